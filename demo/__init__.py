@@ -1,0 +1,1 @@
+"""echostream.demo — the Gradio app (upload and live view)."""

@@ -1,0 +1,1 @@
+"""echostream.models — architectures, registry, ONNX export with metadata, TensorRT engine build."""

@@ -1,0 +1,9 @@
+"""echostream.stream — the runtime: sources → preprocess → backend → temporal → sinks.
+
+Importing this package is cheap: no torch, tensorrt or gradio is imported until used.
+"""
+
+from .frame import AcquisitionKind, Frame, Region, SourceInfo
+from .errors import SourceError
+
+__all__ = ["AcquisitionKind", "Frame", "Region", "SourceError", "SourceInfo"]

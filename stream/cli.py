@@ -1,0 +1,53 @@
+"""The ``echostream`` command: a typer root app; each package registers its own commands.
+
+Command modules import only typer and the standard library at import time; the work (pydicom,
+onnxruntime, torch, ...) is imported inside each command, so ``echostream --help`` stays fast
+and never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+app = typer.Typer(
+    name="echostream",
+    help="Echocardiography view recognition: read cines, classify views, train and ship engines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks that print JSON (decode, models, stream).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _register_all() -> None:
+    from echostream.demo import cli as demo_cli
+    from echostream.models import cli as models_cli
+    from echostream.train import cli as train_cli
+    from . import cli_backends, cli_sources
+
+    for module in (cli_sources, cli_backends, models_cli, train_cli, demo_cli):
+        module.register(app, bench_app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

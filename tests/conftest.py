@@ -1,0 +1,47 @@
+"""Shared fixtures: real scanners' files from PyPI packages, and paths to shared weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+TFLITE_DIR = SHARED / "weights" / "imagenet-mobilenet-tflite"
+
+
+@pytest.fixture(scope="session")
+def ybr_color_path() -> Path:
+    """pydicom's real 30-frame SonoSite echo cine (240×320, JPEG baseline YBR_FULL_422)."""
+    from pydicom import examples
+
+    return Path(examples.get_path("ybr_color"))
+
+
+def _testdata(name: str) -> Path:
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"{name} not available (install the dev extra: pydicom-data)")
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def color3d_path() -> Path:
+    """pydicom-data's 120-frame 480×640 JPEG baseline echo cine."""
+    return _testdata("color3d_jpeg_baseline.dcm")
+
+
+@pytest.fixture(scope="session")
+def epiq_still_path() -> Path:
+    """pydicom-data's Philips EPIQ still (JPEG lossless, 1024×768)."""
+    return _testdata("JPGLosslessP14SV1_1s_1f_8b.dcm")
+
+
+@pytest.fixture(scope="session")
+def tflite_dir() -> Path:
+    if not TFLITE_DIR.is_dir():
+        pytest.skip(f"ImageNet TFLite weights not found at {TFLITE_DIR}")
+    return TFLITE_DIR

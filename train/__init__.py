@@ -1,0 +1,1 @@
+"""echostream.train — simulator, datasets, splits, augmentation, training loops, evaluation, experiments."""
