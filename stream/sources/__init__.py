@@ -21,7 +21,16 @@ from ..errors import SourceError
 from ..frame import Frame
 from .base import FrameSource
 
-LIVE_SCHEMES = ("udp://", "rtp://", "rtsp://", "rtsps://", "srt://", "tcp://", "http://", "https://")
+LIVE_SCHEMES = (
+    "udp://",
+    "rtp://",
+    "rtsp://",
+    "rtsps://",
+    "srt://",
+    "tcp://",
+    "http://",
+    "https://",
+)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".wmv"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}

@@ -1,0 +1,489 @@
+"""Live sources through PyAV: network streams, V4L2 capture devices and a pipe on stdin.
+
+Example::
+
+    from echostream.stream.sources.live import LiveSource, ReconnectPolicy
+
+    policy = ReconnectPolicy(max_retries=3, initial_backoff=0.5)
+    with LiveSource("udp://127.0.0.1:5000", reconnect=policy, luminance=True) as src:
+        for frame in src:
+            print(frame.index, frame.timestamp)  # seconds from the first frame (PTS)
+        print(src.stats)  # LiveStats(frames=…, reconnects=…, dropped=…, corrupt=…, …)
+
+Sources: ``udp://``, ``rtp://``, ``rtsp://``, ``srt://``, ``tcp://``, ``http(s)://`` URLs;
+``/dev/videoN`` (format ``v4l2``); ``"-"`` for a byte stream on stdin (e.g. ``ffmpeg … -f
+mpegts - | echostream …``). Every blocking open/read is bounded by ``open_timeout`` /
+``read_timeout``. When a network stream or device fails or ends, the source reconnects with
+exponential back-off (:class:`ReconnectPolicy`); when it cannot, iteration ends and
+``stats.ended`` says why. A stream that cannot be opened at all raises :class:`SourceError`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import select
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+
+from ..errors import SourceError
+from ..frame import Frame, SourceInfo
+from .base import FrameSource
+from .video import (
+    DEFAULT_FPS,
+    REGION_FRAMES,
+    PixelConverter,
+    RegionEstimator,
+    av_problem,
+    check_options,
+    estimate_from,
+    resolve_estimator,
+    stream_fps,
+)
+
+log = logging.getLogger(__name__)
+
+_MAX_CORRUPT_RUN = 50  # undecodable packets in a row before the connection counts as lost
+_DISCONTINUITY_S = 5.0  # a PTS jump back, or forward by more than this, re-bases the clock
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How often and how patiently to (re)connect.
+
+    Opening makes ``1 + max_retries`` tries; a stream lost later gets ``max_retries`` tries to
+    come back (0: never reconnect). Retry ``k`` waits ``initial_backoff * multiplier**k``
+    seconds, at most ``max_backoff``. The count starts afresh after every connection.
+
+    >>> [ReconnectPolicy(3, 0.5, 1.5, 2.0).delay(k) for k in range(3)]
+    [0.5, 1.0, 1.5]
+    """
+
+    max_retries: int = 5
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+    multiplier: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0 or self.initial_backoff < 0 or self.multiplier < 1:
+            raise ValueError(f"invalid reconnect policy: {self}")
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (0-based)."""
+        return float(min(self.max_backoff, self.initial_backoff * self.multiplier**retry))
+
+
+@dataclass
+class LiveStats:
+    """What happened on a live source, for later stages to report.
+
+    ``dropped`` counts frames missing from the stream: gaps in PTS beyond the expected frame
+    interval, plus frames estimated lost while reconnecting. ``corrupt`` counts packets that
+    failed to decode and frames FFmpeg flagged corrupt (those are not handed out).
+    """
+
+    frames: int = 0
+    reconnects: int = 0
+    failed_tries: int = 0
+    dropped: int = 0
+    corrupt: int = 0
+    last_error: str | None = None
+    ended: str | None = None
+
+
+def redact(url: str) -> str:
+    """A URL without its password, safe for logs and errors.
+
+    >>> redact("rtsp://admin:secret@10.0.0.5/live")
+    'rtsp://admin:***@10.0.0.5/live'
+    """
+    return re.sub(r"^([a-zA-Z][\w+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
+class _PipeReader(io.RawIOBase):
+    """stdin (or any fd) as a readable file whose reads give up after ``timeout`` seconds."""
+
+    def __init__(self, fd: int, timeout: float) -> None:
+        super().__init__()
+        self.fd = fd
+        self.timeout = timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        ready, _, _ = select.select([self.fd], [], [], self.timeout)
+        if not ready:
+            raise TimeoutError(f"no data on the pipe for {self.timeout:g} s")
+        data = os.read(self.fd, len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _Lost(Exception):
+    """The current connection is gone (error, timeout or end of stream).
+
+    ``fatal`` means trying again cannot help (unknown protocol or format, bad option).
+    """
+
+    def __init__(self, reason: str, fatal: bool = False) -> None:
+        super().__init__(reason)
+        self.fatal = fatal
+
+
+def _is_fatal(err: BaseException, first: bool) -> bool:
+    """Whether an open error cannot go away by trying again: an unknown protocol, format or
+    option; a device or file that does not exist (when first opened, not after a loss)."""
+    import av
+
+    if isinstance(
+        err,
+        av.error.ProtocolNotFoundError
+        | av.error.DemuxerNotFoundError
+        | av.error.OptionNotFoundError,
+    ):
+        return True
+    if isinstance(err, FileNotFoundError):
+        return first
+    return isinstance(err, ValueError) and not isinstance(err, av.error.FFmpegError)
+
+
+class LiveSource(FrameSource):
+    """Frames of a live stream, device or stdin pipe, decoded with PyAV as they arrive.
+
+    Options: ``luminance``, ``target_size``, ``workers``, ``estimate_region`` (as for
+    :class:`~echostream.stream.sources.video.VideoSource`; ``name`` defaults to the URL with
+    any password removed); ``reconnect`` (a
+    :class:`ReconnectPolicy`; stdin is never reopened); ``open_timeout`` / ``read_timeout``
+    (seconds any open / read may block); ``format`` (FFmpeg demuxer, e.g. ``"mpegts"``,
+    ``"v4l2"`` — guessed when None; ``/dev/video*`` defaults to ``"v4l2"``); ``options``
+    (FFmpeg options for the demuxer/protocol, e.g. ``{"rtsp_transport": "tcp"}`` or
+    ``{"video_size": "640x480"}``).
+
+    The constructor connects (with retries) and waits for the first frame, so ``info`` holds
+    the real size and frame rate; it raises :class:`SourceError` naming the URL (password
+    removed) when no stream arrives. ``close()`` may be called from another thread: the reader
+    stops within ``read_timeout``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        luminance: bool = False,
+        target_size: tuple[int, int] | None = None,
+        workers: int | None = None,
+        estimate_region: RegionEstimator | bool | None = False,
+        reconnect: ReconnectPolicy | None = None,
+        open_timeout: float = 5.0,
+        read_timeout: float = 5.0,
+        format: str | None = None,
+        options: dict[str, str] | None = None,
+        **common: Any,
+    ) -> None:
+        common.pop("prefetch", None)
+        name = common.pop("name", None)
+        check_options(type(self).__name__, common)
+        self.url = str(url)
+        self.name = redact(str(name or self.url))  # a URL may carry a password
+        self.is_pipe = self.url == "-"
+        self.policy = reconnect if reconnect is not None else ReconnectPolicy()
+        self.open_timeout = float(open_timeout)
+        self.read_timeout = float(read_timeout)
+        self.workers = workers
+        self.format = format or ("v4l2" if self.url.startswith("/dev/video") else None)
+        self.av_options = {str(k): str(v) for k, v in (options or {}).items()}
+        self.stats = LiveStats()
+        self._closed = threading.Event()
+        self._io_lock = threading.Lock()
+        self._container: Any = None
+        self._av_frames: Iterator[Any] | None = None
+        # clock: timestamp = offset + (pts_time - pts_origin); re-based on every connection
+        self._pts_origin: float | None = None
+        self._offset = 0.0
+        self._last_ts: float | None = None
+        self._last_wall = 0.0
+        self._conn_wall = 0.0
+        self._fresh_clock = True
+        self._pending: deque[tuple[Any, np.ndarray]] = deque()
+
+        estimator = resolve_estimator(estimate_region)
+        first = self._connect(retrying=False)
+        if first is None:
+            raise SourceError(self.name, self.stats.ended or "closed while connecting")
+        try:
+            self._describe(first, luminance, target_size, estimator)
+        except BaseException:
+            self.close()
+            raise
+
+    def _describe(
+        self,
+        first: Any,
+        luminance: bool,
+        target_size: tuple[int, int] | None,
+        estimator: RegionEstimator | None,
+    ) -> None:
+        """Fill ``info`` from the open stream and its first frame(s)."""
+        stream = cast(Any, self._container).streams.video[0]
+        fps = stream_fps(stream)
+        warnings = [] if fps else [f"frame rate unknown; assuming {DEFAULT_FPS:g} fps"]
+        self._period = 1.0 / (fps[0] if fps else DEFAULT_FPS)
+        self._count_drops = fps is not None
+        self._convert = PixelConverter(first.width, first.height, luminance, target_size)
+        self.info = SourceInfo(
+            name=self.name,
+            kind="live",
+            n_frames=None,
+            fps=fps[0] if fps else DEFAULT_FPS,
+            fps_origin=fps[1] if fps else "default",
+            width=first.width,
+            height=first.height,
+            codec=stream.codec_context.name,
+            warnings=warnings,
+        )
+        self._pending.append((first, self._convert(first)))
+        if estimator is not None:
+            self._read_ahead(REGION_FRAMES - 1)
+        self.info.region = estimate_from(
+            estimator,
+            [pixels for _, pixels in self._pending],
+            self._convert.scale,
+            (first.height, first.width),
+            self.info.warnings,
+        )
+
+    def _read_ahead(self, n: int) -> None:
+        """Decode up to ``n`` more frames of this connection into the pending queue."""
+        for _ in range(n):
+            try:
+                with self._io_lock:
+                    frame = self._next_av_frame(clock=False)
+            except _Lost as err:
+                self._lost(str(err))
+                return
+            self._pending.append((frame, self._convert(frame)))
+
+    # -- connecting -------------------------------------------------------------------------
+    def _open_once(self) -> Any:
+        """Open the stream and return its first video frame; raise ``_Lost`` on failure."""
+        import av
+
+        target: Any = self.url
+        if self.is_pipe:
+            try:
+                target = _PipeReader(sys.stdin.fileno(), self.open_timeout)
+            except (OSError, ValueError) as err:
+                raise _Lost(f"stdin is not readable ({err})") from None
+        try:
+            container = av.open(
+                target,
+                format=self.format,
+                options=self.av_options,
+                timeout=(self.open_timeout, self.read_timeout),
+            )
+        except (av.error.FFmpegError, OSError, ValueError) as err:
+            fatal = _is_fatal(err, first=self._last_ts is None)
+            raise _Lost(av_problem(err), fatal=fatal) from None
+        if isinstance(target, _PipeReader):
+            target.timeout = self.read_timeout
+        if not container.streams.video:
+            container.close()
+            raise _Lost("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if self.workers is not None:
+            stream.codec_context.thread_count = int(self.workers)
+        self._container = container
+        self._av_frames = self._decode(container, stream)
+        try:
+            return self._next_av_frame(clock=False)
+        except _Lost:
+            self._release()
+            raise
+
+    def _connect(self, retrying: bool) -> Any:
+        """Connect (retrying per the policy) and return the first frame, or None when giving
+        up (``stats.ended`` says why) or closed."""
+        retries = 0 if self.is_pipe else self.policy.max_retries
+        tries = retries if retrying else 1 + retries
+        reason = (self.stats.last_error or "stream lost") if retrying else "closed"
+        for attempt in range(tries):
+            wait = self.policy.delay(attempt - (0 if retrying else 1))
+            if (attempt or retrying) and self._closed.wait(wait):
+                break
+            if self._closed.is_set():
+                break
+            try:
+                with self._io_lock:
+                    frame = self._open_once()
+            except _Lost as err:
+                reason = str(err)
+                self.stats.failed_tries += 1
+                self.stats.last_error = reason
+                log.info("%s: try %d/%d failed: %s", self.name, attempt + 1, tries, reason)
+                if err.fatal:
+                    tries = 0  # report the reason alone: retrying cannot help
+                    break
+                continue
+            self._start_clock(frame)
+            return frame
+        if self._closed.is_set():
+            self.stats.ended = "closed"
+        elif tries == 0:
+            self.stats.ended = reason
+        else:
+            self.stats.ended = (
+                f"no stream after {tries} tr{'y' if tries == 1 else 'ies'} ({reason})"
+            )
+        return None
+
+    def _start_clock(self, frame: Any) -> None:
+        now = time.monotonic()
+        if self._last_ts is not None:  # after a reconnect: continue from the wall-clock gap
+            gap = now - self._last_wall
+            self._offset = self._last_ts + gap
+            if self._count_drops:
+                self.stats.dropped += max(0, round(gap / self._period) - 1)
+        self._pts_origin = None if frame.time is None else float(frame.time)
+        self._conn_wall = now
+        self._fresh_clock = True  # the next timestamp starts this connection: no gap checks
+
+    # -- reading ----------------------------------------------------------------------------
+    def _decode(self, container: Any, stream: Any) -> Iterator[Any]:
+        """Decoded video frames of one connection; raises ``_Lost`` when it ends or fails."""
+        import av
+
+        corrupt_run = 0
+        try:
+            for packet in container.demux(stream):
+                try:
+                    decoded = packet.decode()
+                except av.error.ExitError:
+                    raise
+                except (av.error.FFmpegError, ValueError):
+                    self.stats.corrupt += 1
+                    corrupt_run += 1
+                    if corrupt_run > _MAX_CORRUPT_RUN:
+                        raise _Lost(f"{corrupt_run} undecodable packets in a row") from None
+                    continue
+                for frame in decoded:
+                    corrupt_run = 0
+                    yield frame
+        except (av.error.FFmpegError, OSError) as err:
+            raise _Lost(av_problem(err)) from None
+        raise _Lost("end of stream")
+
+    def _next_av_frame(self, clock: bool = True) -> Any:
+        """The next good frame of the current connection (corrupt frames are counted)."""
+        assert self._av_frames is not None
+        while True:
+            frame = next(self._av_frames, None)
+            if frame is None:  # the generator was closed
+                raise _Lost("closed")
+            if not frame.is_corrupt:
+                return frame
+            self.stats.corrupt += 1
+            if clock:
+                self._timestamp(frame)  # keeps the PTS clock, so the gap is not also a drop
+
+    def _timestamp(self, frame: Any) -> float:
+        now = time.monotonic()
+        t = frame.time
+        if t is None:  # no PTS: fall back to the arrival clock
+            ts = self._offset + (now - self._conn_wall)
+        else:
+            t = float(t)
+            if self._pts_origin is None:
+                self._pts_origin = t - (now - self._conn_wall)
+            ts = self._offset + (t - self._pts_origin)
+            last = None if self._fresh_clock else self._last_ts
+            if last is not None and (ts < last or ts - last > _DISCONTINUITY_S):
+                # PTS discontinuity (wrap, restarted sender): re-base one interval on
+                ts = last + self._period
+                self._offset, self._pts_origin = ts, t
+            elif last is not None and self._count_drops:
+                missing = round((ts - last) / self._period) - 1
+                if (ts - last) > 1.5 * self._period and missing > 0:
+                    self.stats.dropped += missing
+        if self._last_ts is not None:
+            ts = max(ts, self._last_ts)
+        self._last_ts, self._last_wall = ts, now
+        self._fresh_clock = False
+        return ts
+
+    def frames(self) -> Iterator[Frame]:
+        """Frames as they arrive, until the stream is lost for good or the source is closed."""
+        index = self.stats.frames
+        try:
+            while not self._closed.is_set():
+                if self._pending:
+                    av_frame, pixels = self._pending.popleft()
+                else:
+                    if self._av_frames is None:
+                        if self.is_pipe:  # stdin cannot be reopened
+                            break
+                        av_frame = self._connect(retrying=True)
+                        if av_frame is None:
+                            break
+                        self.stats.reconnects += 1
+                    else:
+                        try:
+                            with self._io_lock:
+                                if self._closed.is_set():
+                                    break
+                                av_frame = self._next_av_frame()
+                        except _Lost as err:
+                            self._lost(str(err))
+                            continue
+                    pixels = self._convert(av_frame)
+                ts = self._timestamp(av_frame)
+                self.stats.frames += 1
+                yield Frame(pixels, index, ts, self.info, self._convert.scale)
+                index += 1
+        finally:
+            if self._closed.is_set() or self.stats.ended:
+                with self._io_lock:
+                    self._release()
+
+    def _lost(self, reason: str) -> None:
+        self.stats.last_error = reason
+        with self._io_lock:
+            self._release()
+        if self.is_pipe:
+            self.stats.ended = reason
+        elif self.policy.max_retries:
+            log.warning("%s: stream lost (%s); reconnecting", self.name, reason)
+
+    # -- closing ----------------------------------------------------------------------------
+    def _release(self) -> None:
+        frames, self._av_frames = self._av_frames, None
+        container, self._container = self._container, None
+        if frames is not None and hasattr(frames, "close"):
+            frames.close()
+        if container is not None:
+            container.close()
+
+    def close(self) -> None:
+        """Stop and release the stream. Safe to call twice and from another thread (a read in
+        progress there finishes within ``read_timeout``, then releases)."""
+        self._closed.set()
+        if self.stats.ended is None:
+            self.stats.ended = "closed"
+        if self._io_lock.acquire(blocking=False):
+            try:
+                self._release()
+            finally:
+                self._io_lock.release()
+
+
+__all__ = ["LiveSource", "LiveStats", "ReconnectPolicy", "redact"]
