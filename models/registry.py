@@ -127,4 +127,4 @@ def load_state_file(model: nn.Module, path: str) -> None:
 
 def _import_zoo() -> None:
     # Importing the architecture modules registers their entry points.
-    from . import baseline  # noqa: F401
+    from . import baseline, inception, mobilenet, nasnet, vgg  # noqa: F401

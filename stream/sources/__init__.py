@@ -26,10 +26,13 @@ LIVE_SCHEMES = (
     "rtp://",
     "rtsp://",
     "rtsps://",
+    "rtmp://",
+    "rtmps://",
     "srt://",
     "tcp://",
     "http://",
     "https://",
+    "pipe:",
 )
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".wmv"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
