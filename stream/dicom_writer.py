@@ -39,7 +39,8 @@ ENCODINGS = ("jpeg", "rgb", "mono", "rle", "jpeg-ls", "j2k")
 _COMPRESSED = {"rle": RLELossless, "jpeg-ls": JPEGLSLossless, "j2k": JPEG2000Lossless}
 
 # RegionDataType codes (DICOM PS3.3 C.8.5.5.1.2)
-REGION_DATA_TYPES = {"tissue": 1, "color": 2, "pw": 3, "cw": 4, "mmode": 0x0011}
+# M-mode is tissue data (1) in a region whose RegionSpatialFormat is 2.
+REGION_DATA_TYPES = {"tissue": 1, "color": 2, "pw": 3, "cw": 4, "mmode": 1}
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def _region_sequence(regions: Sequence[UltrasoundRegion]) -> list[Dataset]:
     items = []
     for r in regions:
         item = Dataset()
-        item.RegionSpatialFormat = r.spatial_format
+        item.RegionSpatialFormat = 2 if r.data_type == "mmode" else r.spatial_format
         item.RegionDataType = REGION_DATA_TYPES[r.data_type]
         item.RegionFlags = 0
         item.RegionLocationMinX0 = int(r.x0)
