@@ -4,7 +4,7 @@ Every model carries a :class:`ModelCfg` (``model.cfg``) describing its input and
 and ``model.stages``: an ordered mapping of stage name → modules, listed in the order the thesis
 unfroze them (head first), so gradual unfreezing is a list of names.
 
->>> from echostream.models import create_model
+>>> from echostream.models.registry import create_model
 >>> m = create_model("baseline")
 >>> m.cfg.input_size
 (1, 60, 80)
