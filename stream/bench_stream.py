@@ -1,0 +1,476 @@
+"""``echostream bench stream``: where the time goes, against a naive loop, in one run.
+
+Measured on one cine, in the same process, alternating runs (median of ``repeat``):
+
+- decode only: the pipeline's reader options (luminance fast path, reduced scale, workers);
+- the file pipeline (classify): end-to-end frames/s, time to first label, per-stage latency;
+- a naive loop: full-resolution pydicom decode → Pillow resize → torch eager, batch 1;
+- the live path: the file played at its own frame rate, batch 1, overlay drawn:
+  frame-to-label p50/p95/p99, per-stage latency (overlay included), dropped frames;
+- on a sweep cine with per-frame truth (sidecar ``<cine>.labels.json``): label flicker
+  (switches per minute on steady stretches) and time to a stable label after each view change,
+  for raw argmax and each smoothing setting.
+
+Sidecar format: ``{"labels": ["A4C", ..., null, ...], "fps": 50}`` — one entry per frame,
+``null`` where the view is in transition (no single truth).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .pipeline import STAGE_NAMES, Engine, percentiles, run_file
+from .sinks import NullSink
+from .sources import open_source, source_kind
+from .temporal import TemporalChain
+from .views import VIEWS
+
+VIEW_SET = set(VIEWS)
+
+TARGETS = {
+    "classify_vs_naive": 3.0,
+    "pipeline_vs_decode_only": 0.8,
+    "live_p99_ms": 1000.0 / 60.0,
+    "flicker_reduction": 5.0,
+    "time_to_stable_s": 0.5,
+}
+
+
+# -- smoothing metrics (pure functions over label sequences) ------------------------------------
+
+
+def segments(truth: Sequence[int]) -> list[tuple[int, int, int]]:
+    """Runs of equal truth as ``(start, end, label)``; ``-1`` (transition) runs are left out.
+
+    >>> segments([0, 0, -1, 1, 1, 1])
+    [(0, 2, 0), (3, 6, 1)]
+    """
+    out, start = [], 0
+    for i in range(1, len(truth) + 1):
+        if i == len(truth) or truth[i] != truth[start]:
+            if truth[start] >= 0:
+                out.append((start, i, int(truth[start])))
+            start = i
+    return out
+
+
+def flicker_rate(pred: Sequence[int], truth: Sequence[int], fps: float, settle_s: float) -> dict:
+    """Label switches per minute on steady stretches (each truth run minus its first
+    ``settle_s`` seconds)."""
+    settle = int(round(settle_s * fps))
+    switches, steady = 0, 0
+    for start, end, _ in segments(truth):
+        s = min(end, start + settle)
+        steady += end - s
+        switches += sum(pred[i] != pred[i - 1] for i in range(s + 1, end))
+    minutes = steady / fps / 60.0
+    return {
+        "switches": int(switches),
+        "steady_s": steady / fps,
+        "per_minute": switches / minutes if minutes > 0 else None,
+    }
+
+
+def time_to_stable(
+    pred: Sequence[int], truth: Sequence[int], fps: float, hold_s: float
+) -> dict[str, Any]:
+    """Seconds from each view change until the shown label equals the new view and holds for
+    ``hold_s`` (or to the end of the run). The first run (no change before it) is skipped."""
+    hold = max(1, int(round(hold_s * fps)))
+    times: list[float | None] = []
+    for start, end, label in segments(truth):
+        if start == 0:
+            continue
+        found = None
+        for j in range(start, end):
+            stop = min(end, j + hold)
+            if all(pred[k] == label for k in range(j, stop)):
+                found = (j - start) / fps
+                break
+        times.append(found)
+    done = [t for t in times if t is not None]
+    return {
+        "changes": len(times),
+        "never": sum(t is None for t in times),
+        "median_s": statistics.median(done) if done else None,
+        "max_s": max(done) if done else None,
+        "all_s": times,
+    }
+
+
+def smoothing_metrics(
+    probs: np.ndarray,
+    truth: Sequence[int],
+    fps: float,
+    settings: Mapping[str, Mapping[str, Any]],
+    *,
+    settle_s: float = 0.5,
+    hold_s: float = 1.0,
+) -> dict[str, Any]:
+    """Flicker and time-to-stable for raw argmax and each smoother setting over ``probs``
+    ``(N, K)`` with per-frame ``truth`` (class index, -1 = transition)."""
+    truth = [int(t) for t in truth]
+    out: dict[str, Any] = {}
+    raw_rate = None
+    for name, cfg in {"raw": {"stages": []}, **settings}.items():
+        chain = TemporalChain.from_config(cfg)
+        preds = chain.run(probs)
+        idx = [p.index for p in preds]
+        flick = flicker_rate(idx, truth, fps, settle_s)
+        tts = time_to_stable(idx, truth, fps, hold_s)
+        steady = [i for s, e, _ in segments(truth) for i in range(s, e)]
+        entry = {
+            "chain": chain.describe(),
+            "flicker": flick,
+            "time_to_stable": tts,
+            "uncertain_share": float(np.mean([p.uncertain for p in preds])),
+            "agreement_on_truth_frames": float(np.mean([idx[i] == truth[i] for i in steady]))
+            if steady
+            else None,
+        }
+        if name == "raw":
+            raw_rate = flick["per_minute"]
+        elif raw_rate and flick["per_minute"] is not None:  # undefined when raw never flickers
+            entry["flicker_reduction"] = (
+                raw_rate / flick["per_minute"] if flick["per_minute"] > 0 else float("inf")
+            )
+        out[name] = entry
+    return out
+
+
+def read_truth(cine: str | Path, labels: Sequence[str], sidecar: str | Path | None = None) -> tuple:
+    """(per-frame truth indices, fps or None) from the sidecar next to ``cine``."""
+    path = Path(sidecar) if sidecar else Path(cine).with_suffix(".labels.json")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no per-frame truth for the sweep cine (expected a JSON sidecar "
+            '{"labels": [view or null per frame], "fps": ...})'
+        )
+    data = json.loads(path.read_text())
+    raw = data["labels"] if isinstance(data, dict) else data
+    lookup = {lab: i for i, lab in enumerate(labels)}
+    unknown = sorted({v for v in raw if v is not None and v not in lookup})
+    if unknown:
+        raise ValueError(f"{path}: labels not known to the model: {', '.join(unknown)}")
+    truth = [-1 if v is None else lookup[v] for v in raw]
+    return truth, (data.get("fps") if isinstance(data, dict) else None)
+
+
+# -- timed runs ----------------------------------------------------------------------------------
+
+
+def decode_only(path: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """Frames/s of the reader alone (the pipeline's options)."""
+    t0 = time.perf_counter()
+    with open_source(path, **opts) as src:
+        n = sum(1 for _ in src)
+    wall = time.perf_counter() - t0
+    return {"frames": n, "wall_s": wall, "fps": n / wall}
+
+
+def pipeline_file(engine: Engine, path: str, opts: dict, cfg: dict) -> dict[str, Any]:
+    """The classify path over the whole file: fps, time to first label, stage latencies."""
+    backend = cfg.get("backend", {})
+    chain = TemporalChain.from_config(cfg.get("smoother"))
+    stages: dict[str, list[float]] = {s: [] for s in STAGE_NAMES[:4]}
+    first = None
+    probs = []
+    t0 = time.perf_counter()
+    with open_source(path, **opts) as src:
+        for r in run_file(
+            engine,
+            src,
+            chain,
+            batch_size=int(backend.get("batch_size", 32)),
+            queue_size=int(cfg.get("reader", {}).get("queue_size", 64)),
+            preprocess_workers=int(cfg.get("reader", {}).get("preprocess_workers", 1)),
+        ):
+            if first is None:
+                first = time.perf_counter() - t0
+            for k, v in r.times.items():
+                stages[k].append(v)
+            probs.append(r.probs)
+    wall = time.perf_counter() - t0
+    n = len(probs)
+    return {
+        "frames": n,
+        "wall_s": wall,
+        "fps": n / wall,
+        "time_to_first_label_s": first,
+        "dropped": 0,
+        "stages_ms": {k: percentiles(v) for k, v in stages.items()},
+        "_probs": np.stack(probs) if probs else np.empty((0, len(engine.labels))),
+    }
+
+
+def naive_model(engine: Engine, checkpoint: str | None = None) -> tuple[Any, str]:
+    """The torch model for the naive loop: the checkpoint named by the model file (or given),
+    else the same architecture with random weights (timing is the same; labels are not)."""
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is None and engine.info.checkpoint:
+        ckpt = (engine.path.parent / engine.info.checkpoint).resolve()
+    if ckpt is not None and ckpt.is_file():
+        from echostream.models.checkpoint import load_checkpoint
+
+        model, _ = load_checkpoint(ckpt)
+        return model.eval(), f"checkpoint {ckpt}"
+    from echostream.models.registry import create_model
+
+    kwargs = dict(engine.info.extra.get("model_kwargs") or {})
+    model = create_model(engine.info.model_name, **kwargs).eval()
+    return model, "random (no checkpoint beside the model file): timing only"
+
+
+def naive_loop(engine: Engine, path: str, model: Any) -> dict[str, Any]:
+    """Full-resolution pydicom decode → crop → gray → resize → torch eager, batch 1."""
+    import torch
+    from PIL import Image
+    from pydicom import dcmread
+    from pydicom.pixels import iter_pixels
+
+    info = engine.info
+    region = None
+    with open_source(path) as src:  # the region, as the pipeline uses it
+        region = src.info.region
+    c, h, w = info.input_size
+    mean = torch.tensor(info.mean).view(1, c, 1, 1)
+    std = torch.tensor(info.std).view(1, c, 1, 1)
+    n = 0
+    t0 = time.perf_counter()
+    ds = dcmread(path, stop_before_pixels=True)
+    del ds  # the header read is part of the naive cost
+    with torch.inference_mode():
+        for arr in iter_pixels(path):  # (H, W, 3) RGB, full resolution
+            if region is not None:
+                arr = region.crop(arr)
+            img = Image.fromarray(arr).convert("L" if c == 1 else "RGB").resize((w, h))
+            x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+            x = x.view(1, 1, h, w) if c == 1 else x.permute(2, 0, 1)[None]
+            model((x - mean) / std).softmax(dim=1)
+            n += 1
+    wall = time.perf_counter() - t0
+    return {"frames": n, "wall_s": wall, "fps": n / wall}
+
+
+def live_run(engine: Engine, path: str, cfg: dict, pace: bool = True) -> dict[str, Any]:
+    """The live path on ``path`` played at its own frame rate, overlay drawn (not written)."""
+    from .live import open_live_source
+    from .pipeline import run_live
+
+    live_cfg = cfg.get("live", {})
+    with open_live_source(path, cfg) as src:
+        report = run_live(
+            engine,
+            src,
+            TemporalChain.from_config(cfg.get("smoother")),
+            sinks=[NullSink()],
+            pace=pace,
+            queue_size=int(live_cfg.get("queue_size", 4)),
+            sink_queue_size=int(live_cfg.get("sink_queue_size", 8)),
+            overlay_cfg=cfg.get("overlay"),
+        )
+    return {"paced_at_fps": src.info.fps if pace else None, **report.summary()}
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median fps, with all fps values listed."""
+    ordered = sorted(runs, key=lambda r: r["fps"])
+    best = dict(ordered[len(ordered) // 2])
+    best["fps_runs"] = [r["fps"] for r in runs]
+    return best
+
+
+def run_bench(
+    source: str,
+    engine: Engine,
+    cfg: dict[str, Any],
+    *,
+    repeat: int = 3,
+    workers: int | None = None,
+    naive: bool = True,
+    checkpoint: str | None = None,
+    live: bool = True,
+    sweep: str | None = None,
+    sweep_truth: str | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Every measurement above, as one JSON-able dict (see the module docstring)."""
+    say = progress or (lambda msg: None)
+    reader = cfg.get("reader", {})
+    workers = workers or int(reader.get("workers", 2))
+    opts = engine.source_options(source, workers=workers, reduced=reader.get("reduced_scale", True))
+    with open_source(source, **opts) as src:
+        info = src.info.to_dict()
+    engine.warmup(int(cfg.get("backend", {}).get("batch_size", 32)))
+    dec_runs, pipe_runs = [], []
+    for i in range(repeat):
+        say(f"decode-only / pipeline run {i + 1}/{repeat}")
+        dec_runs.append(decode_only(source, opts))
+        pipe_runs.append(pipeline_file(engine, source, opts, cfg))
+    dec, pipe = _median_run(dec_runs), _median_run(pipe_runs)
+    pipe.pop("_probs", None)
+    for r in pipe_runs:
+        r.pop("_probs", None)
+    out: dict[str, Any] = {
+        "source": info,
+        "model": engine.describe(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+        },  # fmt: skip
+        "reader_options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
+        "preprocess_workers": int(reader.get("preprocess_workers", 1)),
+        "decode_only": dec,
+        "pipeline": pipe,
+    }
+    ratios: dict[str, Any] = {"pipeline_vs_decode_only": pipe["fps"] / dec["fps"]}
+    if naive:
+        if source_kind(source) != "dicom":
+            out["naive"] = {"skipped": "the naive reference reads DICOM with pydicom"}
+        else:
+            model, weights = naive_model(engine, checkpoint)
+            naive_runs = []
+            for i in range(repeat):
+                say(f"naive loop run {i + 1}/{repeat}")
+                naive_runs.append(naive_loop(engine, source, model))
+            out["naive"] = {**_median_run(naive_runs), "weights": weights}
+            ratios["classify_vs_naive"] = pipe["fps"] / out["naive"]["fps"]
+    if live:
+        say("live path (played at the cine's frame rate)")
+        out["live"] = live_run(engine, source, cfg)
+        p99 = (out["live"].get("frame_to_label_ms") or {}).get("p99")
+        if p99 is not None:
+            ratios["live_p99_ms"] = p99
+    if sweep:
+        say("sweep cine: smoothing metrics")
+        out["smoothing"] = sweep_metrics(engine, sweep, cfg, sweep_truth, workers=workers)
+        best = _best_smoothing(out["smoothing"]["settings"])
+        if best:
+            ratios["flicker_reduction"] = best[1]["flicker_reduction"]
+            tts = best[1]["time_to_stable"]
+            ratios["time_to_stable_s"] = None if tts["never"] else tts["max_s"]
+            ratios["smoothing_setting"] = best[0]
+    out["ratios"] = ratios
+    out["targets"] = _targets(ratios)
+    return out
+
+
+def _best_smoothing(settings: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The setting with the largest flicker reduction whose time to stable is within target."""
+    ok = [
+        (name, s)
+        for name, s in settings.items()
+        if name != "raw"
+        and s.get("flicker_reduction") is not None
+        and s["time_to_stable"]["never"] == 0
+        and s["time_to_stable"]["max_s"] is not None
+        and s["time_to_stable"]["max_s"] <= TARGETS["time_to_stable_s"]
+    ]
+    pool = ok or [(n, s) for n, s in settings.items() if s.get("flicker_reduction") is not None]
+    return max(pool, key=lambda kv: kv[1]["flicker_reduction"]) if pool else None
+
+
+def _targets(ratios: dict[str, Any]) -> dict[str, Any]:
+    checks = {
+        "classify_vs_naive": lambda v: v >= TARGETS["classify_vs_naive"],
+        "pipeline_vs_decode_only": lambda v: v >= TARGETS["pipeline_vs_decode_only"],
+        "live_p99_ms": lambda v: v < TARGETS["live_p99_ms"],
+        "flicker_reduction": lambda v: v >= TARGETS["flicker_reduction"],
+        "time_to_stable_s": lambda v: v is not None and v <= TARGETS["time_to_stable_s"],
+    }
+    return {
+        k: {"value": ratios[k], "target": TARGETS[k], "met": bool(check(ratios[k]))}
+        for k, check in checks.items()
+        if k in ratios
+    }
+
+
+def sweep_metrics(
+    engine: Engine, sweep: str, cfg: dict, truth_file: str | None = None, workers: int = 2
+) -> dict[str, Any]:
+    """Raw per-frame probabilities of the sweep cine, then every smoothing setting over them."""
+    truth, truth_fps = read_truth(sweep, engine.labels, truth_file)
+    opts = engine.source_options(sweep, workers=workers)
+    run = pipeline_file(engine, sweep, opts, {**cfg, "smoother": {"stages": []}})
+    probs = run["_probs"]
+    with open_source(sweep, **opts) as src:
+        fps = float(truth_fps or src.info.fps)
+    if len(truth) != len(probs):
+        raise ValueError(f"{sweep}: {len(probs)} frames but {len(truth)} truth labels")
+    bench_cfg = cfg.get("bench", {})
+    settings = dict(bench_cfg.get("smoothing_settings", {}))
+    settings["configured"] = cfg.get("smoother", {})
+    metrics = smoothing_metrics(
+        probs,
+        truth,
+        fps,
+        settings,
+        settle_s=float(bench_cfg.get("settle_s", 0.5)),
+        hold_s=float(bench_cfg.get("stable_hold_s", 1.0)),
+    )
+    note = "simulated sweep cine; truth from the simulator, not a clinician"
+    if not metrics["raw"]["flicker"]["per_minute"]:
+        note += "; raw argmax never switches on steady stretches, so no reduction is defined"
+    return {
+        "cine": sweep,
+        "frames": len(probs),
+        "fps": fps,
+        "note": note,
+        "settle_s": bench_cfg.get("settle_s", 0.5),
+        "stable_hold_s": bench_cfg.get("stable_hold_s", 1.0),
+        "settings": metrics,
+    }
+
+
+def make_sweep(
+    out: str | Path,
+    *,
+    views: Sequence[str] = ("A4C", "A3C", "SAXMID", "PLAX"),
+    frames_per_view: int = 150,
+    size: tuple[int, int] = (800, 600),
+    vendor: str = "epiq7g",
+    seed: int = 0,
+) -> Path:
+    """Write a simulated cine that sweeps between views (each view's own probe sweep, one
+    after the other, same patient and scanner) as JPEG DICOM, with its ``.labels.json``
+    sidecar. The simulator (``echostream.train``) is imported only here."""
+    try:
+        from echostream.train.simulator.cine import CineSpec, render_cine
+    except ImportError as err:
+        raise RuntimeError(
+            "--make-sweep needs the simulator in echostream.train (install the train extra), "
+            f"or pass --sweep CINE with its .labels.json sidecar ({err})"
+        ) from None
+    from .dicom_writer import UltrasoundRegion, write_cine
+
+    frames: list[np.ndarray] = []
+    labels: list[str | None] = []
+    fps: float | None = None
+    region: tuple[int, int, int, int] = (0, 0, size[0], size[1])
+    for view in views:
+        spec = CineSpec(seed=seed, patient=0, view=view, vendor=vendor, size=size,
+                        n_frames=frames_per_view, sweep=True)  # fmt: skip
+        cine = render_cine(spec)
+        fps = fps or cine.fps
+        region = cine.region if not frames else region
+        frames += cine.frames
+        labels += [lab if lab in VIEW_SET else None for lab in cine.labels]
+    out = Path(out)
+    write_cine(out, frames, fps=float(fps or 30.0), regions=[UltrasoundRegion(*region)])
+    out.with_suffix(".labels.json").write_text(
+        json.dumps({"labels": labels, "fps": fps, "views": list(views), "simulated": True})
+    )
+    return out

@@ -1,0 +1,258 @@
+"""Classify files and folders: one verdict per cine, bad files collected, not fatal.
+
+Example::
+
+    engine = Engine.load(default_model_path())
+    report = classify_paths(["study/"], engine, load_stream_config())
+    for cine in report.cines:
+        print(cine.path, cine.view, cine.confidence, cine.vote_share)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SourceError
+from .frame import AcquisitionKind
+from .pipeline import Engine, run_file
+from .sources import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
+from .temporal import TemporalChain
+from .verdict import cine_verdict
+
+#: Acquisitions that are not a view to classify: reported as such.
+NOT_CLASSIFIED = (AcquisitionKind.DOPPLER, AcquisitionKind.MMODE)
+KNOWN_SUFFIXES = DICOM_SUFFIXES | VIDEO_SUFFIXES | IMAGE_SUFFIXES
+CSV_FIELDS = [
+    "path", "status", "view", "confidence", "vote_share", "by_mean", "second", "frames",
+    "fps", "frames_per_s", "time_s", "acquisition", "vendor", "transfer_syntax", "error",
+]  # fmt: skip
+FRAME_CSV_FIELDS = [
+    "path", "index", "timestamp", "raw", "raw_prob", "label", "confidence", "uncertain",
+]  # fmt: skip
+
+
+@dataclass
+class CineResult:
+    """One file's outcome. ``status``: ``"ok"``, ``"not_classified"`` (Doppler, M-mode) or
+    ``"error"`` (``error`` holds the one-line reason). ``fps`` is the cine's own frame rate,
+    ``frames_per_s`` how fast it was classified."""
+
+    path: str
+    status: str
+    view: str | None = None
+    confidence: float | None = None
+    vote_share: float | None = None
+    by_mean: str | None = None
+    top2: list[dict[str, Any]] = field(default_factory=list)
+    frames: int = 0
+    fps: float | None = None
+    frames_per_s: float | None = None
+    time_s: float = 0.0
+    acquisition: str | None = None
+    vendor: str | None = None
+    transfer_syntax: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    per_frame: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["per_frame"] is None:
+            del d["per_frame"]
+        return d
+
+    def csv_row(self) -> dict[str, Any]:
+        d = self.to_dict()
+        d["second"] = self.top2[1]["label"] if len(self.top2) > 1 else None
+        return d
+
+
+@dataclass
+class ClassifyReport:
+    """Every file's result plus the model that produced them."""
+
+    model: dict[str, Any]
+    smoother: str
+    cines: list[CineResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CineResult]:
+        return [c for c in self.cines if c.status == "error"]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.model.get("data")
+        simulated = self.model.get("simulated_data", True)
+        note = (
+            f"model trained on simulated data ({data}); labels are not validated on real echo"
+            if simulated
+            else f"model trained on {data}"
+        )
+        return {
+            "model": self.model,
+            "note": note,
+            "smoother": self.smoother,
+            "cines": [c.to_dict() for c in self.cines],
+            "failed": [{"path": c.path, "error": c.error} for c in self.failed],
+            "summary": {
+                "files": len(self.cines),
+                "classified": sum(c.status == "ok" for c in self.cines),
+                "not_classified": sum(c.status == "not_classified" for c in self.cines),
+                "failed": len(self.failed),
+            },
+        }
+
+
+def _is_candidate(path: Path) -> bool:
+    if path.name.startswith("."):
+        return False
+    if path.suffix.lower() in KNOWN_SUFFIXES:
+        return True
+    if path.suffix:  # e.g. .json sidecars, .txt notes: not media
+        return False
+    try:  # DICOM files often have no suffix: look for the preamble
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[str]:
+    """Files named, plus media files found recursively in folders named (sorted).
+
+    A named file is always kept (a bad one is reported later); in folders, only files with a
+    media suffix or a DICOM preamble are taken.
+    """
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out += sorted(str(f) for f in path.rglob("*") if f.is_file() and _is_candidate(f))
+        else:
+            out.append(str(p))
+    return out
+
+
+def classify_file(
+    engine: Engine,
+    path: str | Path,
+    smoother_cfg: dict[str, Any] | None,
+    *,
+    workers: int = 2,
+    batch_size: int = 32,
+    queue_size: int = 64,
+    reduced: bool = True,
+    per_frame: bool = False,
+    preprocess_workers: int = 1,
+) -> CineResult:
+    """The verdict for one file; never raises for a bad file (``status="error"``)."""
+    name = str(path)
+    t0 = time.perf_counter()
+    try:
+        opts = engine.source_options(name, workers=workers, reduced=reduced)
+        with open_source(name, **opts) as src:
+            info = src.info
+            result = CineResult(
+                path=name,
+                status="ok",
+                fps=info.fps or None,
+                acquisition=info.acquisition.value,
+                vendor=info.vendor,
+                transfer_syntax=info.transfer_syntax,
+                warnings=list(info.warnings),
+            )
+            if info.acquisition in NOT_CLASSIFIED:
+                result.status = "not_classified"
+                result.frames = info.n_frames or 0
+                result.time_s = time.perf_counter() - t0
+                return result
+            chain = TemporalChain.from_config(smoother_cfg)
+            rows = list(
+                run_file(
+                    engine,
+                    src,
+                    chain,
+                    batch_size=batch_size,
+                    queue_size=queue_size,
+                    preprocess_workers=preprocess_workers,
+                )
+            )
+    except SourceError as err:
+        return CineResult(path=name, status="error", error=str(err),
+                          time_s=time.perf_counter() - t0)  # fmt: skip
+    except (OSError, ValueError, RuntimeError) as err:  # a reader bug must not stop the batch
+        msg = " ".join(f"{type(err).__name__}: {err}".split())
+        return CineResult(path=name, status="error", error=f"{name}: {msg}",
+                          time_s=time.perf_counter() - t0)  # fmt: skip
+    elapsed = time.perf_counter() - t0
+    if not rows:
+        return CineResult(path=name, status="error", error=f"{name}: no frames", time_s=elapsed)
+    probs = np.stack([r.probs for r in rows])  # (N, K)
+    verdict = cine_verdict(probs, engine.labels)
+    result.view = verdict.label
+    result.confidence = verdict.confidence
+    result.vote_share = verdict.vote_share
+    result.by_mean = verdict.by_mean
+    result.top2 = [asdict(c) for c in verdict.top2]
+    result.frames = len(rows)
+    result.time_s = elapsed
+    result.frames_per_s = len(rows) / elapsed if elapsed > 0 else None
+    if per_frame:
+        labels = engine.labels
+        result.per_frame = [
+            {
+                "index": r.index,
+                "timestamp": round(r.timestamp, 4),
+                "raw": labels[int(np.argmax(r.probs))],
+                "raw_prob": float(np.max(r.probs)),
+                "label": r.pred.label(labels),
+                "confidence": r.pred.confidence,
+                "uncertain": r.pred.uncertain,
+                "probs": {lab: round(float(p), 5) for lab, p in zip(labels, r.probs, strict=True)},
+            }
+            for r in rows
+        ]
+    return result
+
+
+def default_workers() -> int:
+    """Parallel decode threads: the machine's cores, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def classify_paths(
+    files: Sequence[str],
+    engine: Engine,
+    cfg: dict[str, Any],
+    *,
+    workers: int | None = None,
+    per_frame: bool = False,
+    on_done: Callable[[CineResult], None] | None = None,
+) -> ClassifyReport:
+    """Classify ``files`` one after the other (see :func:`expand_paths`)."""
+    reader, backend = cfg.get("reader", {}), cfg.get("backend", {})
+    chain = TemporalChain.from_config(cfg.get("smoother"))
+    report = ClassifyReport(model=engine.describe(), smoother=chain.describe())
+    for f in files:
+        res = classify_file(
+            engine,
+            f,
+            cfg.get("smoother"),
+            workers=workers or int(reader.get("workers", 2)),
+            batch_size=int(backend.get("batch_size", 32)),
+            queue_size=int(reader.get("queue_size", 64)),
+            reduced=bool(reader.get("reduced_scale", True)),
+            per_frame=per_frame,
+            preprocess_workers=int(reader.get("preprocess_workers", 1)),
+        )
+        report.cines.append(res)
+        if on_done is not None:
+            on_done(res)
+    return report

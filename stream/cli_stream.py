@@ -1,0 +1,263 @@
+"""``echostream classify``, ``echostream live`` and ``echostream bench stream``.
+
+Only typer and the standard library are imported here; the work is imported inside each command.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+BACKEND_HELP = "auto | onnxruntime | tensorrt | torch"
+
+
+def _engine(model: Path | None, backend: str, cfg: dict, workers: int | None = None):  # noqa: ANN202
+    """Load the model or exit 2 with one line naming the missing/bad file."""
+    import os
+
+    from .defaults import default_model_path, missing_model_message
+    from .model_file import ModelFileError
+    from .pipeline import Engine
+
+    path = model or default_model_path()
+    if not path.is_file():
+        typer.echo(f"error: {missing_model_message(path)}", err=True)
+        raise typer.Exit(2)
+    threads = int(cfg.get("backend", {}).get("threads", 0))
+    if threads == 0:  # leave the decode workers their cores
+        w = workers or int(cfg.get("reader", {}).get("workers", 2))
+        threads = max(1, (os.cpu_count() or 1) - w)
+    name = backend if backend != "config" else str(cfg.get("backend", {}).get("name", "auto"))
+    try:
+        return Engine.load(path, name, threads=threads)
+    except (ModelFileError, RuntimeError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _config(config: Path | None) -> dict:
+    from .defaults import load_stream_config
+
+    try:
+        return load_stream_config(config)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def classify(
+    paths: list[Path] = typer.Argument(..., help="DICOM/video/image files or folders (recursive)."),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="ONNX model file (default: shipped)."
+    ),
+    backend: str = typer.Option("config", "--backend", "-b", help=BACKEND_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV on stdout."),
+    per_frame: bool = typer.Option(False, "--per-frame", help="Add every frame's label."),
+    workers: int | None = typer.Option(None, "--workers", "-k", help="Decode threads per cine."),
+    config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
+) -> None:
+    """Classify the view of each cine: view, confidence, vote share, frames, fps, time."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .classify import CSV_FIELDS, FRAME_CSV_FIELDS, classify_paths, expand_paths
+    from .sinks import write_csv, write_json
+
+    if as_json and as_csv:
+        typer.echo("error: choose one of --json and --csv", err=True)
+        raise typer.Exit(2)
+    cfg = _config(config)
+    engine = _engine(model, backend, cfg, workers)
+    files = expand_paths(paths)
+    if not files:
+        typer.echo("error: no DICOM, video or image files found in the paths given", err=True)
+        raise typer.Exit(1)
+    err_console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err_console, transient=True,
+                  disable=len(files) < 2 or not err_console.is_terminal) as progress:  # fmt: skip
+        task = progress.add_task("classifying", total=len(files))
+        report = classify_paths(
+            files, engine, cfg, workers=workers, per_frame=per_frame,
+            on_done=lambda r: progress.advance(task),
+        )  # fmt: skip
+    data = report.to_dict()
+    if as_json:
+        write_json(data)
+    elif as_csv:
+        if per_frame:
+            rows = [{"path": c.path, **f} for c in report.cines for f in (c.per_frame or [])]
+            write_csv(rows, FRAME_CSV_FIELDS)
+        else:
+            write_csv([c.csv_row() for c in report.cines], CSV_FIELDS)
+    else:
+        _print_table(report, data)
+    if report.failed:
+        typer.echo(f"{len(report.failed)} file(s) failed:", err=True)
+        for c in report.failed:
+            typer.echo(f"  {c.error}", err=True)
+        raise typer.Exit(1)
+
+
+def _print_table(report, data: dict) -> None:  # noqa: ANN001
+    from rich.console import Console
+    from rich.table import Table
+
+    m = report.model
+    console = Console()
+    console.print(
+        f"model [bold]{m.get('model')}[/bold] {m.get('version')} ({m.get('precision')}) "
+        f"from {m.get('file')}; data: {m.get('data')}",
+        highlight=False,
+    )
+    console.print(f"[yellow]{data['note']}[/yellow]")
+    table = Table("file", "view", "conf", "votes", "2nd", "frames", "fps", "frames/s", "time s")
+    for c in report.cines:
+        if c.status == "ok":
+            second = c.top2[1]["label"] if len(c.top2) > 1 else ""
+            table.add_row(
+                c.path, c.view or "", f"{c.confidence:.0%}", f"{c.vote_share:.0%}", second,
+                str(c.frames), f"{c.fps or 0:.1f}", f"{c.frames_per_s or 0:.0f}", f"{c.time_s:.2f}",
+            )  # fmt: skip
+        elif c.status == "not_classified":
+            table.add_row(c.path, f"({c.acquisition}: not classified)", "", "", "",
+                          str(c.frames), "", "", f"{c.time_s:.2f}")  # fmt: skip
+        else:
+            table.add_row(c.path, "[red]error[/red]", "", "", "", "", "", "", f"{c.time_s:.2f}")
+    console.print(table)
+
+
+def live(
+    source: str = typer.Argument(
+        ..., help="udp://, rtp://, rtsp:// URL, /dev/videoN, - or a file."
+    ),
+    out: str | None = typer.Option(None, "--out", "-o", help="Annotated video file or URL."),
+    show: bool = typer.Option(False, "--show", help="Serve a live view page on 127.0.0.1."),
+    port: int | None = typer.Option(None, "--port", help="Port of the --show page."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the latency report here."),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="ONNX model file (default: shipped)."
+    ),
+    backend: str = typer.Option("config", "--backend", "-b", help=BACKEND_HELP),
+    max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
+    duration: float | None = typer.Option(None, "--duration", help="Stop after S seconds."),
+    fast: bool = typer.Option(False, "--fast", help="Files: as fast as possible, not real time."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-frame lines on stderr."),
+    config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
+) -> None:
+    """Classify a live stream (or a file at its own frame rate) with the label overlay."""
+    from .errors import SourceError
+    from .live import print_label, run_live_view
+    from .sinks import to_json
+
+    cfg = _config(config)
+    engine = _engine(model, backend, cfg, workers=1)
+    labels = engine.labels
+    count = {"n": 0}
+
+    def on_result(r) -> None:  # noqa: ANN001
+        count["n"] += 1
+        if not quiet and count["n"] % 10 == 1:
+            typer.echo(print_label(r, labels), err=True)
+
+    try:
+        report = run_live_view(
+            source, engine, cfg, out=out, show=show, port=port, max_frames=max_frames,
+            duration_s=duration, pace=False if fast else None, on_result=on_result,
+            on_show=lambda url: typer.echo(f"live view: {url}", err=True),
+        )  # fmt: skip
+    except SourceError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    text = to_json(report)
+    if json_out:
+        json_out.write_text(text + "\n")
+    lat = report.get("frame_to_label_ms") or {}
+    typer.echo(
+        f"{report['frames_labelled']} frames labelled, dropped {report['dropped']}, "
+        f"frame-to-label p50 {lat.get('p50', float('nan')):.2f} ms "
+        f"p99 {lat.get('p99', float('nan')):.2f} ms",
+        err=True,
+    )
+    if report.get("error"):
+        typer.echo(f"error: {report['error']}", err=True)
+        raise typer.Exit(1)
+
+
+def bench_stream(
+    source: Path | None = typer.Argument(None, help="A cine (e.g. 100 frames 600×800 YBR JPEG)."),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="ONNX model file (default: shipped)."
+    ),
+    backend: str = typer.Option("config", "--backend", "-b", help=BACKEND_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the only output format)."),
+    repeat: int = typer.Option(3, "--repeat", help="Runs per measurement (median reported)."),
+    workers: int | None = typer.Option(None, "--workers", "-k", help="Decode threads."),
+    pre_workers: int | None = typer.Option(
+        None, "--preprocess-workers", help="Preprocessing threads (reader.preprocess_workers)."
+    ),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Torch weights for the naive loop."
+    ),
+    no_naive: bool = typer.Option(False, "--no-naive", help="Skip the naive reference loop."),
+    no_live: bool = typer.Option(False, "--no-live", help="Skip the live-path run."),
+    sweep: Path | None = typer.Option(None, "--sweep", help="Sweep cine with <cine>.labels.json."),
+    sweep_truth: Path | None = typer.Option(None, "--sweep-truth", help="Its truth sidecar."),
+    make_sweep: Path | None = typer.Option(
+        None, "--make-sweep", help="Simulate a sweep cine here."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Also write the JSON here."),
+    config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
+) -> None:
+    """Per-stage latency, end-to-end fps, naive-loop and decode-only references, smoothing."""
+    from .bench_stream import make_sweep as simulate_sweep
+    from .bench_stream import run_bench
+    from .errors import SourceError
+    from .sinks import to_json
+
+    del as_json  # JSON is what this command prints
+    cfg = _config(config)
+    if pre_workers is not None:
+        cfg["reader"]["preprocess_workers"] = pre_workers
+    if make_sweep is not None:
+        try:
+            sweep = simulate_sweep(make_sweep)
+        except RuntimeError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"sweep cine written: {sweep}", err=True)
+    if source is None:
+        if sweep is None:
+            typer.echo("error: give a SOURCE cine (and/or --sweep / --make-sweep)", err=True)
+            raise typer.Exit(2)
+        source = sweep
+    engine = _engine(model, backend, cfg, workers)
+    try:
+        result = run_bench(
+            str(source), engine, cfg, repeat=repeat, workers=workers, naive=not no_naive,
+            checkpoint=str(checkpoint) if checkpoint else None, live=not no_live,
+            sweep=str(sweep) if sweep else None,
+            sweep_truth=str(sweep_truth) if sweep_truth else None,
+            progress=lambda msg: typer.echo(msg, err=True),
+        )  # fmt: skip
+    except (SourceError, FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    text = to_json(result)
+    if out:
+        out.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """Add ``classify`` and ``live`` to the root app and ``stream`` to ``bench``."""
+    app.command("classify")(classify)
+    app.command("live")(live)
+    bench.command("stream")(bench_stream)

@@ -1,0 +1,522 @@
+"""source → preprocess → backend → temporal → sinks, with threads only at the I/O edges.
+
+Files (:func:`run_file`): a reader thread decodes and preprocesses frames into a bounded queue;
+inference takes micro-batches from it; every frame gets a result. Live (:func:`run_live`): a
+reader thread puts frames into a small drop-oldest queue (overload drops the oldest frames and
+counts them, so latency stays bounded), inference runs batch 1, and a sink thread draws the
+overlay and writes it out through its own bounded queue. ``None`` on a queue means "stop".
+
+Example::
+
+    engine = Engine.load("model.onnx", backend="auto")
+    with open_source("a4c.dcm", **engine.source_options("a4c.dcm")) as src:
+        for r in run_file(engine, src, TemporalChain.from_config(cfg["smoother"])):
+            print(r.index, engine.labels[r.pred.index], r.times)
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .defaults import missing_model_message
+from .errors import SourceError
+from .frame import Frame
+from .model_file import ModelFileError, ModelInfo
+from .sources import source_kind
+from .sources.base import FrameSource
+from .temporal import Prediction, Stage
+
+STAGE_NAMES = ("decode", "preprocess", "inference", "temporal", "overlay")
+
+
+@dataclass
+class Engine:
+    """A loaded model: its metadata, preprocessing and backend."""
+
+    info: ModelInfo
+    preprocessor: Any  # stream.preprocess.Preprocessor
+    backend: Any  # stream.backends.base.Backend
+    path: Path
+
+    @classmethod
+    def load(cls, model: str | Path, backend: str = "auto", threads: int = 0) -> Engine:
+        """Load ``model`` (ONNX file) on ``backend``; raises ModelFileError naming the file."""
+        from .backends import load_backend
+        from .preprocess import Preprocessor
+
+        path = Path(model)
+        if not path.is_file():
+            raise ModelFileError(path, missing_model_message(path).split(": ", 1)[-1])
+        info = ModelInfo.from_onnx(path)
+        be = load_backend(path, backend, threads=threads)
+        return cls(info, Preprocessor.from_model_info(info), be, path)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.info.labels
+
+    def describe(self) -> dict[str, Any]:
+        """Model file, name, version, training data (simulated or not), backend."""
+        d = {"file": str(self.path), **self.info.summary()}
+        try:
+            d["backend"] = self.backend.describe()
+        except Exception:  # a backend's describe is informational only  # noqa: BLE001
+            d["backend"] = {"backend": getattr(self.backend, "name", "?")}
+        return d
+
+    def source_options(self, source: str | Path, *, workers: int = 1, reduced: bool = True) -> dict:
+        """Options for :func:`open_source` that let ``source`` decode only what the model needs.
+
+        Files decode at reduced scale and luminance-only for a 1-channel model; DICOM also gets
+        ``workers`` parallel decode threads. Live sources give full frames (for the overlay).
+        """
+        kind = source_kind(source)
+        if kind == "live":
+            return {}
+        opts: dict[str, Any] = {"luminance": bool(self.preprocessor.luminance)}
+        if reduced:
+            opts["target_size"] = tuple(self.preprocessor.target_size)
+        if kind == "dicom" and workers > 1:
+            opts["workers"] = int(workers)
+        return opts
+
+    def warmup(self, batch_size: int) -> None:
+        self.backend.warmup(batch_sizes=tuple(sorted({1, int(batch_size)})))
+
+
+@dataclass
+class FrameResult:
+    """One frame's outcome. ``times`` are milliseconds per stage; ``latency_ms`` is
+    frame-to-label (frame read → label ready, queue waits included)."""
+
+    index: int
+    timestamp: float
+    probs: np.ndarray  # (K,) raw probabilities
+    pred: Prediction
+    times: dict[str, float] = field(default_factory=dict)
+    latency_ms: float | None = None
+    frame: Frame | None = None
+
+
+class _Failed:
+    def __init__(self, err: BaseException) -> None:
+        self.err = err
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Put with a timeout loop so a stopped consumer never blocks the producer for good."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _timed(pre: Callable[[Frame], np.ndarray], frame: Frame) -> tuple[np.ndarray, float]:
+    t0 = time.perf_counter()
+    x = pre(frame)
+    return x, (time.perf_counter() - t0) * 1e3
+
+
+def _reader(
+    source: FrameSource,
+    pre: Callable[[Frame], np.ndarray],
+    out: queue.Queue,
+    stop: threading.Event,
+    workers: int = 1,
+) -> None:
+    """Decode and preprocess frames into ``out`` in order; ``None`` at the end, ``_Failed`` on
+    error. With ``workers`` > 1, preprocessing runs in that many threads (Pillow releases the
+    GIL while it resizes), a bounded window of frames ahead."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="preprocess") if workers > 1 else None
+    pending: deque[tuple[Frame, Future, float, float]] = deque()
+
+    def emit(frame: Frame, x: np.ndarray, t_read: float, dec_ms: float, pre_ms: float) -> bool:
+        return _put(out, (frame, x, t_read, dec_ms, pre_ms), stop)
+
+    try:
+        it = iter(source)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            frame = next(it, None)
+            t1 = time.perf_counter()
+            if frame is None:
+                break
+            if pool is None:
+                x, pre_ms = _timed(pre, frame)
+                if not emit(frame, x, t1, (t1 - t0) * 1e3, pre_ms):
+                    return
+                continue
+            pending.append((frame, pool.submit(_timed, pre, frame), t1, (t1 - t0) * 1e3))
+            while len(pending) > 2 * workers or (pending and pending[0][1].done()):
+                f, fut, t_read, dec_ms = pending.popleft()
+                x, pre_ms = fut.result()
+                if not emit(f, x, t_read, dec_ms, pre_ms):
+                    return
+        while pending and not stop.is_set():
+            f, fut, t_read, dec_ms = pending.popleft()
+            x, pre_ms = fut.result()
+            if not emit(f, x, t_read, dec_ms, pre_ms):
+                return
+    except BaseException as err:  # handed to the consumer, which re-raises it
+        _put(out, _Failed(err), stop)
+        return
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+    _put(out, None, stop)
+
+
+def run_file(
+    engine: Engine,
+    source: FrameSource,
+    chain: Stage,
+    *,
+    batch_size: int = 32,
+    queue_size: int = 64,
+    keep_frames: bool = False,
+    preprocess_workers: int = 1,
+) -> Iterator[FrameResult]:
+    """Results for every frame of ``source``, in order (micro-batches of ``batch_size``).
+
+    ``preprocess_workers`` > 1 preprocesses frames in parallel threads (many-core machines).
+
+    Source errors (:class:`SourceError`) raised while reading come out of this generator.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(queue_size, batch_size))
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=_reader,
+        args=(source, engine.preprocessor, q, stop, preprocess_workers),
+        daemon=True,
+        name="reader",
+    )
+    reader.start()
+    chain.reset()
+    done = False
+    try:
+        while not done:
+            items: list[tuple] = []
+            while len(items) < batch_size:
+                item = q.get()
+                if item is None:
+                    done = True
+                    break
+                if isinstance(item, _Failed):
+                    raise item.err
+                items.append(item)
+            if not items:
+                break
+            t0 = time.perf_counter()
+            probs = engine.backend.predict(np.stack([it[1] for it in items]))  # (B, K)
+            t1 = time.perf_counter()
+            infer_ms = (t1 - t0) * 1e3 / len(items)
+            for (frame, _x, t_read, dec_ms, pre_ms), p in zip(items, probs, strict=True):
+                ts = time.perf_counter()
+                pred = chain.update(p)
+                te = time.perf_counter()
+                yield FrameResult(
+                    index=frame.index,
+                    timestamp=frame.timestamp,
+                    probs=p,
+                    pred=pred,
+                    times={
+                        "decode": dec_ms,
+                        "preprocess": pre_ms,
+                        "inference": infer_ms,
+                        "temporal": (te - ts) * 1e3,
+                    },
+                    latency_ms=(te - t_read) * 1e3,
+                    frame=frame if keep_frames else None,
+                )
+    finally:
+        stop.set()
+        reader.join(timeout=5.0)
+
+
+# -- live --------------------------------------------------------------------------------------
+
+
+class DropOldestQueue:
+    """A bounded FIFO whose ``put`` never blocks: when full, the oldest item is dropped and
+    counted in ``dropped``. ``None`` (the stop signal) is never dropped by a later put."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[Any] = deque()
+        self.maxsize = max(1, int(maxsize))
+        self.dropped = 0
+        self._cond = threading.Condition()
+
+    def put(self, item: Any) -> None:
+        with self._cond:
+            if item is not None:
+                while len(self._items) >= self.maxsize and self._items[0] is not None:
+                    self._items.popleft()
+                    self.dropped += 1
+            self._items.append(item)
+            self._cond.notify()
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The oldest item; raises ``queue.Empty`` after ``timeout`` seconds."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._items, timeout=timeout):
+                raise queue.Empty
+            return self._items.popleft()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class FrameSink(Protocol):
+    """Receives annotated RGB frames (see :mod:`echostream.stream.sinks`)."""
+
+    def write(self, rgb: np.ndarray, result: FrameResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class LiveReport:
+    """What a live run measured (milliseconds)."""
+
+    frames_in: int = 0
+    frames_labelled: int = 0
+    dropped_reader: int = 0  # oldest frames dropped before inference (overload)
+    dropped_sink: int = 0  # annotated frames dropped before the writer (slow sink)
+    dropped_source: int = 0  # gaps the source itself saw (live streams)
+    reconnects: int = 0
+    wall_s: float = 0.0
+    time_to_first_label_s: float | None = None
+    latencies_ms: list[float] = field(default_factory=list)
+    stage_ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGE_NAMES})
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        fps = self.frames_labelled / self.wall_s if self.wall_s > 0 else None
+        return {
+            "frames_in": self.frames_in,
+            "frames_labelled": self.frames_labelled,
+            "fps": fps,
+            "dropped": {
+                "reader": self.dropped_reader,
+                "sink": self.dropped_sink,
+                "source": self.dropped_source,
+            },
+            "reconnects": self.reconnects,
+            "time_to_first_label_s": self.time_to_first_label_s,
+            "frame_to_label_ms": percentiles(self.latencies_ms),
+            "stages_ms": {k: percentiles(v) for k, v in self.stage_ms.items() if v},
+            "error": self.error,
+        }
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float] | None:
+    """p50/p95/p99/mean/max of ``values`` (None when empty)."""
+    if not len(values):
+        return None
+    a = np.asarray(values, dtype=np.float64)
+    p50, p95, p99 = np.percentile(a, [50, 95, 99])
+    return {
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "mean": float(a.mean()),
+        "max": float(a.max()),
+        "n": int(a.size),
+    }
+
+
+def _live_reader(
+    source: FrameSource,
+    out: DropOldestQueue,
+    stop: threading.Event,
+    report: LiveReport,
+    pace: bool,
+    max_frames: int | None,
+) -> None:
+    t_start: float | None = None
+    try:
+        it = iter(source)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            frame = next(it, None)
+            t1 = time.perf_counter()
+            if frame is None:
+                break
+            decode_ms = (t1 - t0) * 1e3
+            if pace:  # a file played at its own frame rate
+                t_start = t1 - frame.timestamp if t_start is None else t_start
+                wait = t_start + frame.timestamp - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                t1 = time.perf_counter()
+            report.frames_in += 1
+            out.put((frame, t1, decode_ms))
+            if max_frames is not None and report.frames_in >= max_frames:
+                break
+    except SourceError as err:
+        report.error = str(err)
+    except Exception as err:  # a live reader must not die silently  # noqa: BLE001
+        report.error = f"{getattr(source.info, 'name', 'source')}: {type(err).__name__}: {err}"
+    finally:
+        out.put(None)
+
+
+def _sink_loop(
+    q: DropOldestQueue,
+    sinks: Sequence[FrameSink],
+    labels: Sequence[str],
+    report: LiveReport,
+    overlay_cfg: dict[str, Any],
+) -> None:
+    from .overlay import OverlayStyle, draw_overlay
+
+    style = OverlayStyle(top_k=int(overlay_cfg.get("top_k", 3)))
+    failed: set[int] = set()
+    while True:
+        item = q.get()
+        if item is None:
+            return
+        result, fps = item
+        t0 = time.perf_counter()
+        rgb = draw_overlay(
+            result.frame.pixels,
+            result.pred,
+            labels,
+            fps=fps,
+            latency_ms=result.latency_ms,
+            style=style,
+        )
+        report.stage_ms["overlay"].append((time.perf_counter() - t0) * 1e3)
+        for sink in sinks:
+            try:
+                sink.write(rgb, result)
+            except Exception as err:  # keep serving the other sinks  # noqa: BLE001
+                report.error = report.error or f"{type(sink).__name__}: {err}"
+                failed.add(id(sink))
+        sinks = [s for s in sinks if id(s) not in failed]
+
+
+def run_live(
+    engine: Engine,
+    source: FrameSource,
+    chain: Stage,
+    *,
+    sinks: Sequence[FrameSink] = (),
+    on_result: Callable[[FrameResult], None] | None = None,
+    pace: bool = False,
+    queue_size: int = 4,
+    sink_queue_size: int = 8,
+    max_frames: int | None = None,
+    duration_s: float | None = None,
+    stop: threading.Event | None = None,
+    overlay_cfg: dict[str, Any] | None = None,
+) -> LiveReport:
+    """Classify ``source`` as frames arrive (batch 1) until it ends, ``max_frames`` were read,
+    ``duration_s`` passed or ``stop`` is set. Annotated frames go to ``sinks``.
+
+    ``pace=True`` plays a file at its own frame rate (frame timestamps), as a scanner would.
+    """
+    report = LiveReport()
+    stop = stop or threading.Event()
+    frames_q = DropOldestQueue(queue_size)
+    sink_q = DropOldestQueue(sink_queue_size)
+    reader = threading.Thread(
+        target=_live_reader,
+        args=(source, frames_q, stop, report, pace, max_frames),
+        daemon=True,
+        name="live-reader",
+    )
+    writer = threading.Thread(
+        target=_sink_loop,
+        args=(sink_q, sinks, engine.labels, report, overlay_cfg or {}),
+        daemon=True,
+        name="live-sink",
+    )
+    chain.reset()
+    fps_ema: float | None = None
+    t_prev: float | None = None
+    t_begin = time.perf_counter()
+    if sinks:
+        writer.start()
+    reader.start()
+    try:
+        while True:
+            if duration_s is not None and time.perf_counter() - t_begin > duration_s:
+                break
+            try:
+                item = frames_q.get(timeout=0.1)
+            except queue.Empty:
+                if stop.is_set() and not reader.is_alive():
+                    break
+                continue
+            if item is None:
+                break
+            frame, t_read, dec_ms = item
+            t0 = time.perf_counter()
+            x = engine.preprocessor(frame)  # (C, H, W)
+            t1 = time.perf_counter()
+            probs = engine.backend.predict(x[None])[0]  # (K,)
+            t2 = time.perf_counter()
+            pred = chain.update(probs)
+            t3 = time.perf_counter()
+            result = FrameResult(
+                index=frame.index,
+                timestamp=frame.timestamp,
+                probs=probs,
+                pred=pred,
+                times={
+                    "decode": dec_ms,
+                    "preprocess": (t1 - t0) * 1e3,
+                    "inference": (t2 - t1) * 1e3,
+                    "temporal": (t3 - t2) * 1e3,
+                },
+                latency_ms=(t3 - t_read) * 1e3,
+                frame=frame,
+            )
+            if report.time_to_first_label_s is None:
+                report.time_to_first_label_s = t3 - t_begin
+            report.frames_labelled += 1
+            report.latencies_ms.append(result.latency_ms or 0.0)
+            for k, v in result.times.items():
+                report.stage_ms[k].append(v)
+            if t_prev is not None and t3 > t_prev:
+                inst = 1.0 / (t3 - t_prev)
+                fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
+            t_prev = t3
+            if on_result is not None:
+                on_result(result)
+            if sinks:
+                sink_q.put((result, fps_ema))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        report.wall_s = time.perf_counter() - t_begin
+        source.close()  # unblocks a live reader waiting for data
+        reader.join(timeout=10.0)
+        if sinks:
+            sink_q.put(None)
+            writer.join(timeout=30.0)
+            for sink in sinks:
+                sink.close()
+        report.dropped_reader = frames_q.dropped
+        report.dropped_sink = sink_q.dropped
+        stats = getattr(source, "stats", None)
+        if stats is not None:
+            report.dropped_source = int(getattr(stats, "dropped", 0))
+            report.reconnects = int(getattr(stats, "reconnects", 0))
+    return report

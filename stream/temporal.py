@@ -1,0 +1,277 @@
+"""Temporal smoothing of per-frame view probabilities: small stages with one ``update``.
+
+Each stage takes the per-frame probabilities (a ``(K,)`` array) or the :class:`Prediction` of
+the stage before it, and returns a :class:`Prediction`. A :class:`TemporalChain` runs stages in
+order and is built from the ``smoother:`` section of ``configs/stream.yaml``.
+
+Example::
+
+    chain = TemporalChain([EMA(alpha=0.3), Hysteresis(margin=0.1, patience=3),
+                           UncertainGate(threshold=0.5)])
+    for probs in per_frame_probs:          # (K,) each
+        pred = chain.update(probs)
+        print(pred.index, pred.confidence, pred.uncertain)
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The label shown for one frame.
+
+    ``probs`` are the (smoothed) probabilities, ``index`` the label shown (not always their
+    argmax: a vote or hysteresis may hold another), ``confidence`` is ``probs[index]``,
+    ``vote_share`` the share of the rolling window that voted for ``index`` (1.0 without a vote),
+    ``uncertain`` is set by :class:`UncertainGate`.
+    """
+
+    probs: np.ndarray  # (K,)
+    index: int
+    confidence: float
+    vote_share: float = 1.0
+    uncertain: bool = False
+
+    @classmethod
+    def from_probs(cls, probs: np.ndarray) -> Prediction:
+        p = np.asarray(probs, dtype=np.float32).reshape(-1)
+        i = int(np.argmax(p))
+        return cls(probs=p, index=i, confidence=float(p[i]))
+
+    def with_index(self, index: int, **changes: Any) -> Prediction:
+        return replace(self, index=int(index), confidence=float(self.probs[index]), **changes)
+
+    def label(self, labels: Sequence[str]) -> str:
+        """The view name, or ``"uncertain"``."""
+        return "uncertain" if self.uncertain else labels[self.index]
+
+    def top(self, k: int = 3) -> list[tuple[int, float]]:
+        """The ``k`` most probable classes as ``(index, probability)``, best first."""
+        order = np.argsort(-self.probs)[:k]
+        return [(int(i), float(self.probs[i])) for i in order]
+
+
+def as_prediction(x: np.ndarray | Prediction) -> Prediction:
+    """A :class:`Prediction` from raw probabilities, or the prediction itself."""
+    return x if isinstance(x, Prediction) else Prediction.from_probs(x)
+
+
+class Stage:
+    """One temporal stage. Subclasses implement :meth:`update` and :meth:`reset`."""
+
+    def update(self, probs: np.ndarray | Prediction) -> Prediction:  # pragma: no cover
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget the past (a new cine, or the stream was reconnected)."""
+
+
+class Raw(Stage):
+    """No smoothing: the argmax of this frame's probabilities."""
+
+    def update(self, probs: np.ndarray | Prediction) -> Prediction:
+        return Prediction.from_probs(as_prediction(probs).probs)
+
+
+class EMA(Stage):
+    """Exponential moving average of the probabilities: ``s = alpha * p + (1 - alpha) * s``.
+
+    The first frame initialises ``s``. ``alpha=1`` is no smoothing.
+
+    >>> ema = EMA(alpha=0.5)
+    >>> ema.update(np.array([1.0, 0.0])).probs.tolist()
+    [1.0, 0.0]
+    >>> ema.update(np.array([0.0, 1.0])).probs.tolist()
+    [0.5, 0.5]
+    """
+
+    def __init__(self, alpha: float = 0.3) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"EMA alpha must be in (0, 1], got {alpha}")
+        self.alpha = float(alpha)
+        self._state: np.ndarray | None = None
+
+    def update(self, probs: np.ndarray | Prediction) -> Prediction:
+        p = as_prediction(probs).probs.astype(np.float64)
+        if self._state is None or self._state.shape != p.shape:
+            self._state = p.copy()
+        else:
+            self._state = self.alpha * p + (1.0 - self.alpha) * self._state
+        return Prediction.from_probs(self._state.astype(np.float32))
+
+    def reset(self) -> None:
+        self._state = None
+
+
+class RollingVote(Stage):
+    """Majority vote over the labels of the last ``window`` frames (a ``deque(maxlen=window)``).
+
+    Ties go to the tied label with the highest summed probability over the window. The returned
+    prediction keeps the incoming probabilities and sets ``vote_share``.
+
+    >>> vote = RollingVote(window=3)
+    >>> [vote.update(np.eye(2)[i]).index for i in (0, 1, 1, 0, 0)]
+    [0, 0, 1, 1, 0]
+    """
+
+    def __init__(self, window: int = 15) -> None:
+        if window < 1:
+            raise ValueError(f"vote window must be ≥ 1, got {window}")
+        self.window = int(window)
+        self._votes: deque[int] = deque(maxlen=self.window)
+        self._probs: deque[np.ndarray] = deque(maxlen=self.window)
+
+    def update(self, probs: np.ndarray | Prediction) -> Prediction:
+        pred = as_prediction(probs)
+        self._votes.append(pred.index)
+        self._probs.append(pred.probs)
+        counts = Counter(self._votes)
+        best = max(counts.values())
+        tied = [i for i, c in counts.items() if c == best]
+        if len(tied) > 1:
+            total = np.sum(self._probs, axis=0)
+            winner = max(tied, key=lambda i: total[i])
+        else:
+            winner = tied[0]
+        return pred.with_index(winner, vote_share=best / len(self._votes))
+
+    def reset(self) -> None:
+        self._votes.clear()
+        self._probs.clear()
+
+
+class Hysteresis(Stage):
+    """Hold the shown label until a challenger leads it by ``margin`` for ``patience`` frames.
+
+    A challenger is the incoming label when it differs from the held one; it must beat the held
+    label's probability by at least ``margin`` on ``patience`` consecutive frames (the same
+    challenger each time) before the label switches.
+
+    >>> h = Hysteresis(margin=0.2, patience=2)
+    >>> [h.update(np.array(p)).index for p in ([.9, .1], [.4, .6], [.1, .9], [.1, .9])]
+    [0, 0, 0, 1]
+    """
+
+    def __init__(self, margin: float = 0.1, patience: int = 3) -> None:
+        if margin < 0 or patience < 1:
+            raise ValueError(
+                f"hysteresis needs margin ≥ 0 and patience ≥ 1, got {margin}, {patience}"
+            )
+        self.margin = float(margin)
+        self.patience = int(patience)
+        self._held: int | None = None
+        self._challenger: int | None = None
+        self._count = 0
+
+    def update(self, probs: np.ndarray | Prediction) -> Prediction:
+        pred = as_prediction(probs)
+        if self._held is None:
+            self._held = pred.index
+            return pred
+        cand = pred.index
+        if cand != self._held and pred.probs[cand] - pred.probs[self._held] >= self.margin:
+            self._count = self._count + 1 if cand == self._challenger else 1
+            self._challenger = cand
+            if self._count >= self.patience:
+                self._held, self._challenger, self._count = cand, None, 0
+        else:
+            self._challenger, self._count = None, 0
+        if pred.index == self._held:
+            return pred
+        # The vote share of a held label other than the incoming one is unknown here: keep it.
+        return pred.with_index(self._held)
+
+    def reset(self) -> None:
+        self._held, self._challenger, self._count = None, None, 0
+
+
+class UncertainGate(Stage):
+    """Mark the prediction ``uncertain`` when its probability is under ``threshold``.
+
+    With ``min_vote_share`` > 0, a rolling vote share under it also makes it uncertain.
+
+    >>> UncertainGate(threshold=0.5).update(np.array([0.4, 0.35, 0.25])).uncertain
+    True
+    """
+
+    def __init__(self, threshold: float = 0.5, min_vote_share: float = 0.0) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"uncertain threshold must be in [0, 1], got {threshold}")
+        self.threshold = float(threshold)
+        self.min_vote_share = float(min_vote_share)
+
+    def update(self, probs: np.ndarray | Prediction) -> Prediction:
+        pred = as_prediction(probs)
+        low = pred.confidence < self.threshold or pred.vote_share < self.min_vote_share
+        return replace(pred, uncertain=bool(low))
+
+
+STAGES: dict[str, type[Stage]] = {
+    "raw": Raw,
+    "ema": EMA,
+    "vote": RollingVote,
+    "hysteresis": Hysteresis,
+    "uncertain": UncertainGate,
+}
+
+
+class TemporalChain(Stage):
+    """Stages run in order; each gets the previous stage's :class:`Prediction`.
+
+    An empty chain is raw argmax.
+    """
+
+    def __init__(self, stages: Iterable[Stage] = ()) -> None:
+        self.stages = list(stages)
+
+    def update(self, probs: np.ndarray | Prediction) -> Prediction:
+        pred = as_prediction(probs)
+        for stage in self.stages:
+            pred = stage.update(pred)
+        return pred
+
+    def reset(self) -> None:
+        for stage in self.stages:
+            stage.reset()
+
+    def run(self, probs: np.ndarray) -> list[Prediction]:
+        """Predictions for a whole ``(N, K)`` sequence (resets first)."""
+        self.reset()
+        return [self.update(p) for p in np.asarray(probs)]
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> TemporalChain:
+        """Build from a ``smoother:`` section.
+
+        ``{"stages": ["ema", "hysteresis", "uncertain"], "ema": {"alpha": 0.3}, ...}``: the
+        stage names in order, each with its keyword arguments under its own key.
+
+        >>> TemporalChain.from_config({"stages": ["ema"], "ema": {"alpha": 0.5}}).stages[0].alpha
+        0.5
+        """
+        cfg = dict(cfg or {})
+        names = cfg.get("stages", [])
+        stages = []
+        for name in names:
+            if name not in STAGES:
+                raise ValueError(f"unknown smoother stage {name!r}; known: {', '.join(STAGES)}")
+            stages.append(STAGES[name](**dict(cfg.get(name) or {})))
+        return cls(stages)
+
+    def describe(self) -> str:
+        """A short text such as ``"ema(alpha=0.3) → hysteresis(margin=0.1, patience=3)"``."""
+        if not self.stages:
+            return "raw"
+        parts = []
+        for s in self.stages:
+            name = next((k for k, v in STAGES.items() if type(s) is v), type(s).__name__)
+            args = ", ".join(f"{k}={v}" for k, v in vars(s).items() if not k.startswith("_"))
+            parts.append(f"{name}({args})")
+        return " → ".join(parts)
