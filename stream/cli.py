@@ -35,9 +35,10 @@ def _register_all() -> None:
     from echostream.demo import cli as demo_cli
     from echostream.models import cli as models_cli
     from echostream.train import cli as train_cli
+    from echostream.train import cli_train
     from . import cli_backends, cli_sources, cli_stream
 
-    for module in (cli_sources, cli_stream, cli_backends, models_cli, train_cli, demo_cli):
+    for module in (cli_sources, cli_stream, cli_backends, models_cli, train_cli, cli_train, demo_cli):
         module.register(app, bench_app)
 
 

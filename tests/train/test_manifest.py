@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from echostream.train.manifest import read_manifest
+
+
+def _write(root, rows, columns=("path", "patient_id", "view", "vendor")):
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_reads_toy_manifest(toy_data):
+    m = read_manifest(toy_data)
+    assert len(m.entries) == 48 and not m.problems
+    assert m.entries[0].path.is_file() and m.entries[0].label == 0
+    assert m.vendors == ["ToyVendorA", "ToyVendorB"] and len(m.patients) == 6
+    assert m.simulated is False  # toy data is not the simulator
+
+
+def test_bad_rows_reported_and_skipped(tmp_path):
+    (tmp_path / "a.dcm").write_bytes(b"x")
+    _write(
+        tmp_path,
+        [
+            {"path": "a.dcm", "patient_id": "p1", "view": "a4c", "vendor": "V"},
+            {"path": "a.dcm", "patient_id": "p1", "view": "A4C", "vendor": "V"},
+            {"path": "b.dcm", "patient_id": "p1", "view": "A4C", "vendor": "V"},
+            {"path": "a.dcm", "patient_id": "p2", "view": "PSAX", "vendor": "V"},
+            {"path": "", "patient_id": "p2", "view": "A2C", "vendor": "V"},
+        ],
+    )
+    m = read_manifest(tmp_path)
+    assert [e.view for e in m.entries] == ["A4C"]  # label upper-cased
+    reasons = sorted(p.reason for p in m.problems)
+    assert reasons == ["empty path", "listed twice", "missing file", "unknown label 'PSAX'"]
+
+
+def test_simulated_flag_from_columns_or_marker(tmp_path):
+    (tmp_path / "a.dcm").write_bytes(b"x")
+    _write(
+        tmp_path,
+        [
+            {
+                "path": "a.dcm",
+                "patient_id": "p",
+                "view": "A4C",
+                "true_view": "A4C",
+                "label_flipped": "0",
+            }
+        ],
+        ("path", "patient_id", "view", "true_view", "label_flipped"),
+    )
+    assert read_manifest(tmp_path).simulated
+    _write(tmp_path, [{"path": "a.dcm", "patient_id": "p", "view": "A4C", "vendor": "V"}])
+    assert not read_manifest(tmp_path).simulated
+    (tmp_path / "SIMULATED").write_text("")
+    assert read_manifest(tmp_path / "manifest.csv").simulated
+
+
+def test_missing_manifest_or_columns(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_manifest(tmp_path)
+    _write(tmp_path, [{"path": "a", "vendor": "V"}], ("path", "vendor"))
+    with pytest.raises(ValueError, match="patient_id, view"):
+        read_manifest(tmp_path)

@@ -1,0 +1,54 @@
+"""``echostream train`` and ``echostream evaluate`` (work imported inside the commands)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """Add ``train`` and ``evaluate`` to the root app."""
+
+    @app.command("train")
+    def train(
+        config: Path = typer.Argument(
+            ..., help="YAML config, e.g. configs/exp1_baseline_adam.yaml"
+        ),
+        data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),
+        scale: str = typer.Option(None, "--scale", help="A scale from the config: smoke | full"),
+        out: Path = typer.Option(None, "--out", help="Run folder (default runs/<name>-<scale>)"),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in --out"),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars"),
+    ) -> None:
+        """Train a model as the config says; under torchrun it trains with DDP."""
+        from .runner import train_main
+
+        try:
+            run_dir = train_main(
+                config, data, scale=scale, out=out, resume=resume, progress=not no_progress
+            )
+        except (FileNotFoundError, FileExistsError, ValueError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"run folder: {run_dir}")
+
+    @app.command("evaluate")
+    def evaluate(
+        target: Path = typer.Argument(..., help="A run folder (its final.pt) or a checkpoint .pt"),
+        data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),
+        split: str = typer.Option("test", "--split", help="train | val | test | all"),
+        out: Path = typer.Option(None, "--out", help="Report folder (default: next to the model)"),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars"),
+    ) -> None:
+        """Write report.md, metrics.json and plots for a trained model on a data split."""
+        from .runner import evaluate_main
+
+        if split not in ("train", "val", "test", "all"):
+            typer.echo(f"error: --split must be train, val, test or all, not {split!r}", err=True)
+            raise typer.Exit(2)
+        try:
+            evaluate_main(target, data, split=split, out=out, progress=not no_progress)
+        except (FileNotFoundError, ValueError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None

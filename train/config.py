@@ -1,0 +1,207 @@
+"""Run configuration: a dataclass per stage-named YAML section, with ``scales:`` overrides.
+
+A config file::
+
+    name: exp1_baseline_adam
+    seed: 0
+    data:    {fractions: [0.8, 0.1, 0.1], split_seed: 0, frames_per_cine: null}
+    model:   {name: baseline, pretrained: null, kwargs: {}}
+    augment: {degrees: 10, translate: [0.1, 0.1], shear: 0.03, zoom: 0.08, hflip: false}
+    optim:   {name: adam, lr: 1.0e-3}
+    train:   {batch_size: 64, epochs: 50, stages: [{name: all, trainable: all}]}
+    eval:    {split: test}
+    scales:
+      smoke: {data: {max_patients: 40}, train: {epochs: 5}}
+
+``load_config(path, scale="smoke")`` deep-merges ``scales.smoke`` over the file (mappings
+merge, lists and scalars replace) and returns a :class:`RunConfig`; ``cfg.to_dict()`` is the
+resolved config saved with the run.
+
+``train.stages`` lists training stages run one after another (gradual unfreezing): each names
+the model stages it trains (``trainable``: ``all`` or a list of names from ``model.stages``)
+and may set its own ``epochs``, ``lr``, ``patience`` (early stopping on the monitored metric;
+null = none) and ``restore_best`` (load the stage's best weights before the next stage).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class DataCfg:
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 0
+    max_patients: int | None = None  # keep this many patients (seeded) before splitting
+    frames_per_cine: int | None = None  # evenly spaced frames per cine, all splits
+    train_fraction: float | None = None  # subsample the training split (per class)
+    train_max_images: int | None = None
+    per_class: bool = True
+    vendors: list[str] | None = None  # keep only these vendors
+    store: str | None = None  # frame store folder; default DATA/.frame_store/<geometry>
+    workers: int = 1  # decoding processes when building the store
+    interpolation: str | None = None  # default: the model's
+
+
+@dataclass
+class ModelSection:
+    name: str = "baseline"
+    pretrained: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AugmentCfg:
+    degrees: float = 10.0
+    translate: tuple[float, float] = (0.1, 0.1)
+    shear: float = 0.03  # radians
+    zoom: float = 0.08
+    hflip: bool = False
+    vflip: bool = False
+
+
+@dataclass
+class OptimCfg:
+    name: str = "adam"  # adam | rmsprop | sgd | adamw
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+
+
+@dataclass
+class StageCfg:
+    name: str = "all"
+    trainable: str | list[str] = "all"
+    epochs: int | None = None  # default: train.epochs
+    lr: float | None = None  # default: optim.lr
+    patience: int | None = None  # default: train.patience
+    restore_best: bool | None = None  # default: train.restore_best
+
+
+@dataclass
+class TrainCfg:
+    batch_size: int = 64
+    epochs: int = 50
+    patience: int | None = None
+    restore_best: bool = True
+    monitor: str = "val_loss"  # val_loss | val_acc
+    class_weights: bool = True
+    workers: int = 0
+    device: str = "auto"
+    threads: int | None = None  # torch CPU threads
+    tensorboard: bool = False
+    stages: list[StageCfg] = field(default_factory=lambda: [StageCfg()])
+
+
+@dataclass
+class EvalCfg:
+    split: str = "test"
+    batch_size: int = 256
+    tsne_max: int = 2000
+    ece_bins: int = 15
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    seed: int = 0
+    scale: str | None = None
+    data: DataCfg = field(default_factory=DataCfg)
+    model: ModelSection = field(default_factory=ModelSection)
+    augment: AugmentCfg = field(default_factory=AugmentCfg)
+    optim: OptimCfg = field(default_factory=OptimCfg)
+    train: TrainCfg = field(default_factory=TrainCfg)
+    eval: EvalCfg = field(default_factory=EvalCfg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def stage_settings(self, stage: StageCfg) -> dict[str, Any]:
+        """A stage's effective epochs, lr, patience and restore_best."""
+        t = self.train
+        return {
+            "epochs": stage.epochs if stage.epochs is not None else t.epochs,
+            "lr": stage.lr if stage.lr is not None else self.optim.lr,
+            "patience": stage.patience if stage.patience is not None else t.patience,
+            "restore_best": stage.restore_best
+            if stage.restore_best is not None
+            else t.restore_best,
+        }
+
+
+SECTIONS = {
+    "data": DataCfg,
+    "model": ModelSection,
+    "augment": AugmentCfg,
+    "optim": OptimCfg,
+    "train": TrainCfg,
+    "eval": EvalCfg,
+}
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: mappings merge, anything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _build(cls: type, d: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    return cls(**d)
+
+
+def config_from_dict(
+    d: dict[str, Any], *, scale: str | None = None, where: str = "config"
+) -> RunConfig:
+    """A :class:`RunConfig` from a dict, after applying ``scales[scale]`` if given."""
+    d = dict(d or {})
+    scales = d.pop("scales", {}) or {}
+    if scale:
+        if scale not in scales:
+            raise ValueError(f"{where}: no scale {scale!r} (has: {', '.join(scales) or 'none'})")
+        d = deep_merge(d, scales[scale])
+    d["scale"] = scale or d.get("scale")
+    top = {k: v for k, v in d.items() if k not in SECTIONS}
+    cfg = _build(RunConfig, top, where)
+    for name, cls in SECTIONS.items():
+        section = dict(d.get(name) or {})
+        if name == "train" and "stages" in section:
+            section["stages"] = [
+                _build(StageCfg, s, f"{where}: train.stages[{i}]")
+                for i, s in enumerate(section["stages"])
+            ]
+        setattr(cfg, name, _build(cls, section, f"{where}: {name}"))
+    if isinstance(cfg.data.fractions, list):
+        cfg.data.fractions = tuple(cfg.data.fractions)  # type: ignore[assignment]
+    if not cfg.train.stages:
+        raise ValueError(f"{where}: train.stages is empty")
+    return cfg
+
+
+def load_config(
+    path: str | Path, *, scale: str | None = None, overrides: dict | None = None
+) -> RunConfig:
+    """Read a YAML config file, apply ``scales[scale]`` then ``overrides``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    d = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: a config must be a YAML mapping")
+    d.setdefault("name", path.stem)
+    if overrides:
+        d = deep_merge(d, overrides)
+    return config_from_dict(d, scale=scale, where=str(path))

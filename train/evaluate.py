@@ -1,0 +1,395 @@
+"""Evaluation report: metrics (scikit-learn where it has them), plots, ``report.md`` and
+``metrics.json``.
+
+Metrics: frame accuracy; sequence accuracy by majority vote over each cine (as the thesis);
+macro precision, recall and F1; the confusion matrix (counts, and rows normalised as the
+thesis' Figure 2.10); one-vs-rest ROC curves with AUC per class; expected calibration error;
+PCA(50) → t-SNE of the penultimate layer (the input of the model's ``head`` stage).
+
+Example::
+
+    pred = predict(model, loader, device)
+    metrics = compute_metrics(pred.labels, pred.probs, pred.cines)
+    write_report(out_dir, metrics, pred, title="baseline", simulated=True)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echostream.stream.views import VIEWS
+
+SIMULATED_WARNING = (
+    "**Simulated data.** These numbers are measured on simulator output, not on real echo "
+    "from patients; they say nothing about accuracy on real scans."
+)
+
+
+@dataclass
+class Predictions:
+    """Per frame: true label, class probabilities, cine id, and penultimate features."""
+
+    labels: np.ndarray  # (N,) int
+    probs: np.ndarray  # (N, K) float
+    cines: np.ndarray  # (N,) cine id (int or str)
+    features: np.ndarray | None = None  # (N, F)
+
+
+def predict(
+    model, loader, device="cpu", *, features: bool = True, progress: bool = False
+) -> Predictions:
+    """Run ``model`` over ``loader`` (yielding ``(x, y, row)``); ``row`` indexes the cine ids
+    through ``loader.dataset.cines`` when present. Features are the input of the first module
+    of ``model.stages["head"]`` (the 512-unit layer for the baseline)."""
+    import torch
+
+    from .loop import _progress
+
+    model.eval().to(device)
+    feats: list[np.ndarray] = []
+    hook = None
+    if features and "head" in getattr(model, "stages", {}):
+        head = model.stages["head"][0]
+        hook = head.register_forward_hook(
+            lambda _m, inp, _o: feats.append(inp[0].detach().flatten(1).float().cpu().numpy())
+        )
+    ds = loader.dataset
+    pos_of_row = {int(r): i for i, r in enumerate(getattr(ds, "rows", []))}
+    labels, probs, cines = [], [], []
+    try:
+        with torch.no_grad(), _progress(progress) as bar:
+            task = bar.add_task("predict", total=len(loader))
+            for x, y, rows in loader:
+                logits = model(x.to(device))
+                probs.append(torch.softmax(logits.float(), 1).cpu().numpy())
+                labels.append(np.asarray(y))
+                if hasattr(ds, "cines"):
+                    cines.append(ds.cines[[pos_of_row[int(r)] for r in rows]])
+                else:
+                    cines.append(np.asarray(rows))
+                bar.advance(task)
+    finally:
+        if hook is not None:
+            hook.remove()
+    return Predictions(
+        labels=np.concatenate(labels) if labels else np.zeros(0, int),
+        probs=np.concatenate(probs) if probs else np.zeros((0, 0)),
+        cines=np.concatenate(cines) if cines else np.zeros(0, int),
+        features=np.concatenate(feats) if feats else None,
+    )
+
+
+def majority_vote(pred: np.ndarray, probs: np.ndarray, cines: np.ndarray) -> dict[Any, int]:
+    """Cine id → the class predicted for most of its frames (ties: the higher mean probability).
+
+    >>> majority_vote(np.array([0, 1, 1, 2]), np.eye(3)[[0, 1, 1, 2]], np.array([7, 7, 7, 8]))
+    {7: 1, 8: 2}
+    """
+    k = probs.shape[1]
+    out: dict[Any, int] = {}
+    for cine in dict.fromkeys(cines.tolist()):
+        m = cines == cine
+        votes = np.bincount(pred[m], minlength=k)
+        tied = np.flatnonzero(votes == votes.max())
+        out[cine] = (
+            int(tied[np.argmax(probs[m][:, tied].mean(0))]) if len(tied) > 1 else int(tied[0])
+        )
+    return out
+
+
+def sequence_accuracy(
+    labels: np.ndarray, probs: np.ndarray, cines: np.ndarray
+) -> tuple[float, int]:
+    """Share of cines whose majority-vote class is their label, and the number of cines."""
+    pred = probs.argmax(1)
+    votes = majority_vote(pred, probs, cines)
+    truth = {c: int(labels[cines == c][0]) for c in votes}
+    right = sum(votes[c] == truth[c] for c in votes)
+    return right / max(len(votes), 1), len(votes)
+
+
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
+    """ECE over equal-width confidence bins: Σ (n_b/N) · |accuracy_b − confidence_b|."""
+    conf = probs.max(1)
+    right = probs.argmax(1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            ece += m.mean() * abs(right[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def compute_metrics(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    cines: np.ndarray,
+    class_names: Sequence[str] = VIEWS,
+    *,
+    ece_bins: int = 15,
+) -> dict[str, Any]:
+    """All report metrics as plain JSON-ready values."""
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
+    k = len(class_names)
+    pred = probs.argmax(1)
+    present = np.unique(labels)
+    prec, rec, f1, support = precision_recall_fscore_support(
+        labels, pred, labels=np.arange(k), zero_division=0
+    )
+    macro = precision_recall_fscore_support(
+        labels, pred, labels=present, average="macro", zero_division=0
+    )
+    seq_acc, n_cines = sequence_accuracy(labels, probs, cines)
+    auc: dict[str, float | None] = {}
+    for c, name in enumerate(class_names):
+        y = labels == c
+        auc[name] = float(roc_auc_score(y, probs[:, c])) if 0 < y.sum() < len(y) else None
+    cm = confusion_matrix(labels, pred, labels=np.arange(k))
+    return {
+        "frames": int(len(labels)),
+        "cines": n_cines,
+        "frame_accuracy": float(accuracy_score(labels, pred)),
+        "sequence_accuracy": float(seq_acc),
+        "macro_precision": float(macro[0]),
+        "macro_recall": float(macro[1]),
+        "macro_f1": float(macro[2]),
+        "expected_calibration_error": expected_calibration_error(labels, probs, ece_bins),
+        "auc": auc,
+        "macro_auc": float(np.mean([v for v in auc.values() if v is not None]))
+        if any(v is not None for v in auc.values())
+        else None,
+        "per_class": {
+            name: {
+                "precision": float(prec[c]),
+                "recall": float(rec[c]),
+                "f1": float(f1[c]),
+                "support": int(support[c]),
+            }
+            for c, name in enumerate(class_names)
+        },
+        "confusion_matrix": cm.tolist(),
+        "labels": list(class_names),
+    }
+
+
+# -- plots ---------------------------------------------------------------------------------
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str = "") -> None:
+    """Row-normalised confusion matrix (recall on the diagonal), counts in small print."""
+    plt = _plt()
+    rows = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n({cm[i, j]})",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.6 else "black",
+            )
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion matrix (rows normalised)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_roc(
+    labels: np.ndarray, probs: np.ndarray, names: Sequence[str], path: Path, auc: dict
+) -> None:
+    from sklearn.metrics import roc_curve
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 5.2))
+    for c, name in enumerate(names):
+        y = labels == c
+        if auc.get(name) is None:
+            continue
+        fpr, tpr, _ = roc_curve(y, probs[:, c])
+        ax.plot(fpr, tpr, lw=1.2, label=f"{name} (AUC {auc[name]:.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.7)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("one-vs-rest ROC")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_reliability(labels: np.ndarray, probs: np.ndarray, path: Path, bins: int = 15) -> None:
+    from sklearn.calibration import calibration_curve
+
+    plt = _plt()
+    right = (probs.argmax(1) == labels).astype(int)
+    conf = probs.max(1)
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    if len(np.unique(right)) > 1:
+        acc, mean_conf = calibration_curve(right, conf, n_bins=bins, strategy="uniform")
+        ax.plot(mean_conf, acc, marker="o", label="model")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.7, label="calibrated")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title("reliability")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def tsne_embedding(features: np.ndarray, labels: np.ndarray, max_points: int = 2000, seed: int = 0):
+    """PCA(50) → 2-D t-SNE of (a seeded subsample of) the features; returns (xy, labels)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    idx = np.arange(len(features))
+    if len(idx) > max_points:
+        idx = np.sort(rng.choice(idx, max_points, replace=False))
+    x = features[idx]
+    n_comp = min(50, x.shape[1], len(x))
+    x = PCA(n_components=n_comp, random_state=seed).fit_transform(x)
+    perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
+    xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+    return xy, labels[idx]
+
+
+def plot_tsne(xy: np.ndarray, labels: np.ndarray, names: Sequence[str], path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 5.2))
+    cmap = plt.get_cmap("tab10")
+    for c, name in enumerate(names):
+        m = labels == c
+        if m.any():
+            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=cmap(c % 10), label=name)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("t-SNE of the penultimate layer (PCA 50 first)")
+    ax.legend(fontsize=7, markerscale=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def write_report(
+    out_dir: str | Path,
+    metrics: dict[str, Any],
+    pred: Predictions,
+    *,
+    title: str,
+    simulated: bool,
+    context: dict[str, Any] | None = None,
+    tsne_max: int = 2000,
+    ece_bins: int = 15,
+) -> Path:
+    """Write ``report.md``, ``metrics.json``, ``confusion.csv``/``.png``, ``roc.png``,
+    ``reliability.png`` and ``tsne.png`` (when features exist) into ``out_dir``."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = metrics["labels"]
+    cm = np.asarray(metrics["confusion_matrix"])
+    pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names).to_csv(
+        out / "confusion.csv"
+    )
+    rows = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+    pd.DataFrame(norm.round(4), index=pd.Index(names, name="true"), columns=names).to_csv(
+        out / "confusion_normalised.csv"
+    )
+    plot_confusion(cm, names, out / "confusion.png", f"{title}: confusion (rows normalised)")
+    plot_roc(pred.labels, pred.probs, names, out / "roc.png", metrics["auc"])
+    plot_reliability(pred.labels, pred.probs, out / "reliability.png", ece_bins)
+    plots = ["confusion.png", "roc.png", "reliability.png"]
+    if pred.features is not None and len(pred.features) >= 5:
+        xy, lab = tsne_embedding(pred.features, pred.labels, tsne_max)
+        plot_tsne(xy, lab, names, out / "tsne.png")
+        plots.append("tsne.png")
+    doc = {"title": title, "simulated_data": bool(simulated), **(context or {}), "metrics": metrics}
+    (out / "metrics.json").write_text(json.dumps(doc, indent=2, default=str))
+    (out / "report.md").write_text(_markdown(title, metrics, simulated, context or {}, plots))
+    return out / "report.md"
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
+def _markdown(
+    title: str, m: dict[str, Any], simulated: bool, context: dict, plots: list[str]
+) -> str:
+    lines = [f"# Evaluation: {title}", ""]
+    if simulated:
+        lines += [SIMULATED_WARNING, ""]
+    for k, v in context.items():
+        lines.append(f"- {k}: {v}")
+    lines += [
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| frames | {m['frames']} |",
+        f"| cines | {m['cines']} |",
+        f"| frame accuracy | {_pct(m['frame_accuracy'])} |",
+        f"| sequence accuracy (majority vote per cine) | {_pct(m['sequence_accuracy'])} |",
+        f"| macro precision | {_pct(m['macro_precision'])} |",
+        f"| macro recall | {_pct(m['macro_recall'])} |",
+        f"| macro F1 | {_pct(m['macro_f1'])} |",
+        f"| macro AUC (one-vs-rest) | {m['macro_auc']:.4f} |"
+        if m["macro_auc"] is not None
+        else "| macro AUC (one-vs-rest) | n/a |",
+        f"| expected calibration error | {m['expected_calibration_error']:.4f} |",
+        "",
+        "| class | precision | recall | F1 | AUC | frames |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, pc in m["per_class"].items():
+        auc = m["auc"].get(name)
+        lines.append(
+            f"| {name} | {_pct(pc['precision'])} | {_pct(pc['recall'])} | {_pct(pc['f1'])} | "
+            f"{'n/a' if auc is None else f'{auc:.4f}'} | {pc['support']} |"
+        )
+    lines += [
+        "",
+        "Confusion matrix (counts; rows = true class) is in `confusion.csv`, row-normalised"
+        " in `confusion_normalised.csv`.",
+        "",
+    ]
+    lines += [f"![{p[:-4]}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
