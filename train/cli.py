@@ -2,8 +2,139 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from echostream.stream.views import VIEWS
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the root app and its ``bench`` group."""
+
+    @app.command("simulate")
+    def simulate(
+        out: Path | None = typer.Option(None, "--out", help="Dataset folder to write."),
+        patients: int = typer.Option(20, "--patients", help="Number of patients."),
+        vendors: str = typer.Option("epiq7g,ie33,sc2000", "--vendors",
+                                    help="Comma-separated screen styles (one per patient)."),
+        views: str = typer.Option(",".join(VIEWS), "--views",
+                                  help="Comma-separated views per patient (OTHER = off-axis)."),
+        seed: int = typer.Option(0, "--seed", help="Same seed, same bytes."),
+        fmt: str = typer.Option("dicom", "--format", help="dicom | mp4"),
+        encoding: str = typer.Option("jpeg", "--encoding", help="DICOM pixels: jpeg | rgb | mono"),
+        workers: int = typer.Option(2, "--workers", help="Worker processes."),
+        label_noise: float = typer.Option(0.0, "--label-noise",
+                                          help="Probability of flipping a label to a neighbour."),
+        frames_per_cine: int | None = typer.Option(
+            None, "--frames-per-cine", help="Frames per cine (default: one heartbeat, 30-60)."),
+        size: str | None = typer.Option(None, "--size",
+                                        help="Screen WxH for all vendors (default: their own)."),
+        scale: float | None = typer.Option(None, "--scale",
+                                           help="Fraction of each vendor's screen size."),
+        sweep: bool = typer.Option(False, "--sweep",
+                                   help="Probe sweeps to a neighbouring view and back."),
+        gallery: Path | None = typer.Option(None, "--gallery",
+                                            help="Write a view × vendor picture (PNG) instead."),
+    ) -> None:
+        """Write a simulated echo dataset (cines + manifest.csv), or the gallery picture.
+
+        Example: echostream simulate --out /tmp/sim --patients 20 --seed 1
+        """
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if gallery is not None:
+            from echostream.train.simulator.gallery import write_gallery
+
+            try:
+                vend = _split(vendors)
+                from echostream.train.simulator.vendors import VENDORS
+
+                bad = [v for v in vend if v not in VENDORS]
+                if bad:
+                    raise ValueError(f"unknown vendor(s) {', '.join(bad)}")
+                path = write_gallery(gallery, seed=seed, views=_split(views), vendors=vend)
+            except ValueError as e:
+                raise typer.BadParameter(str(e)) from None
+            console.print(f"gallery written: {path}")
+            return
+        if out is None:
+            raise typer.BadParameter("give --out DIR (or --gallery PNG)")
+        from echostream.train.simulator.dataset import DatasetConfig, parse_size, plan
+
+        try:
+            cfg = DatasetConfig(
+                out=out, patients=patients, vendors=_split(vendors), views=_split(views),
+                seed=seed, fmt=fmt, encoding=encoding, workers=workers, label_noise=label_noise,
+                n_frames=frames_per_cine, size=parse_size(size) if size else None, scale=scale,
+                sweep=sweep,
+            )
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+        _write_with_progress(cfg, len(plan(cfg)), console)
+
+    @bench.command("simulate")
+    def bench_simulate_cmd(
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        workers: int = typer.Option(2, "--workers"),
+        size: str = typer.Option("640x480", "--size"),
+        cines: int = typer.Option(8, "--cines"),
+        frames: int = typer.Option(40, "--frames", help="Frames per cine."),
+        repeats: int = typer.Option(3, "--repeats"),
+    ) -> None:
+        """Simulator frames/s (render only, and render + JPEG DICOM write)."""
+        from echostream.train.simulator.bench import bench_simulate
+        from echostream.train.simulator.dataset import parse_size
+
+        try:
+            wh = parse_size(size)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+        res = bench_simulate(workers=workers, size=wh, cines=cines, frames=frames,
+                             repeats=repeats)
+        if as_json:
+            typer.echo(json.dumps(res))
+        else:
+            for k, v in res.items():
+                typer.echo(f"{k}: {v}")
+
+
+def _write_with_progress(cfg, n_cines: int, console) -> None:  # type: ignore[no-untyped-def]
+    """Run :func:`write_dataset` under a rich progress bar (cines, frames/s)."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from echostream.train.simulator.dataset import write_dataset
+
+    frames = 0
+    t0 = time.perf_counter()
+    with Progress(
+        SpinnerColumn(), TextColumn("[bold]simulate[/]"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("cines", total=n_cines, rate="")
+
+        def on_row(row: dict[str, object]) -> None:
+            nonlocal frames
+            frames += int(row["n_frames"])  # type: ignore[call-overload]
+            fps = frames / max(time.perf_counter() - t0, 1e-9)
+            progress.update(task, advance=1, rate=f"{frames} frames, {fps:.0f} frames/s")
+
+        manifest = write_dataset(cfg, on_row=on_row)
+    console.print(f"{n_cines} cines, {frames} frames → {manifest}")

@@ -1,0 +1,216 @@
+"""Render one cine: patient + view + vendor + seed → screen frames with per-frame labels.
+
+Everything random comes from numpy Generators seeded from (seed, patient) for the patient and
+(seed, patient, view, sweep) for the cine, so the same spec gives the same pixels.
+
+Example::
+
+    cine = render_cine(CineSpec(seed=1, patient=0, view="A4C", vendor="epiq7g",
+                                size=(640, 480), n_frames=8))
+    cine.frames[0].shape, cine.fps, cine.labels[:3], cine.region
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from echostream.stream.views import VIEWS
+
+from .body import body_maps
+from .cycle import cardiac_state, respiration
+from .heart import Heart, HeartParams
+from .physics import Acquisition, BeamImager, cell_hash
+from .poses import OTHER, Pose, blend, view_pose
+from .vendors import VENDORS, Screen, ScreenText
+
+Arr = np.ndarray
+ALL_VIEWS = (*VIEWS, OTHER)
+# Sweeps stay inside one acoustic window; SUB4C has no neighbour there and does not sweep.
+SWEEP_PARTNER = {
+    "A4C": "A5C", "A5C": "A4C", "A3C": "A2C", "A2C": "A3C",
+    "SAXMID": "SAXBASAL", "SAXBASAL": "SAXMID", "PLAX": "SAXBASAL",
+}
+FIRST = ("JANE", "JOHN", "MARIA", "AHMED", "LENA", "PIOTR", "AIKO", "CARLOS", "NOOR", "OLGA",
+         "SAMUEL", "INGRID", "KOFI", "MEI", "LUCAS", "FATIMA")
+LAST = ("DOE", "ROE", "TESTER", "SAMPLE", "EXAMPLE", "PHANTOM", "DUMMY", "MOCK", "SYNTH",
+        "FAKESON", "NOBODY", "PLACEHOLDER")
+
+
+@dataclass(frozen=True)
+class CineSpec:
+    seed: int
+    patient: int
+    view: str
+    vendor: str
+    size: tuple[int, int] | None = None  # screen (width, height); None: the vendor's own
+    n_frames: int | None = None  # None: one heartbeat, 30-60 frames
+    sweep: bool = False
+    n_samples: int = 384
+    n_beams: int = 128
+
+    def __post_init__(self) -> None:
+        if self.view not in ALL_VIEWS:
+            raise ValueError(f"unknown view {self.view!r}; expected one of {', '.join(ALL_VIEWS)}")
+        if self.vendor not in VENDORS:
+            raise ValueError(f"unknown vendor {self.vendor!r}; expected one of "
+                             f"{', '.join(VENDORS)}")
+        if self.n_frames is not None and self.n_frames < 1:
+            raise ValueError(f"n_frames must be ≥ 1, not {self.n_frames}")
+        if self.size is not None and (self.size[0] < 64 or self.size[1] < 48):
+            raise ValueError(f"size {self.size[0]}x{self.size[1]} is too small (min 64x48)")
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Per-patient facts: anatomy, heart rate, image quality, fake identity."""
+
+    index: int
+    heart: HeartParams
+    scale: float
+    hr: float
+    quality: float
+    name: str
+    patient_id: str
+    birth_date: str
+    study_date: str
+    study_time: str
+
+
+def make_patient(seed: int, index: int) -> Patient:
+    rng = np.random.default_rng([seed, index, 7919])
+    year = int(rng.integers(2012, 2023))
+    month, day = int(rng.integers(1, 13)), int(rng.integers(1, 29))
+    return Patient(
+        index=index,
+        heart=HeartParams.sample(rng),
+        scale=float(rng.uniform(0.85, 1.15)),
+        hr=float(rng.uniform(50, 110)),
+        quality=float(rng.beta(2.5, 2.0)),
+        name=f"{LAST[int(rng.integers(len(LAST)))]}^{FIRST[int(rng.integers(len(FIRST)))]}",
+        patient_id=f"SIM{int(rng.integers(10**6, 10**7))}",
+        birth_date=f"{int(rng.integers(1935, 2004))}{int(rng.integers(1, 13)):02d}"
+        f"{int(rng.integers(1, 29)):02d}",
+        study_date=f"{year}{month:02d}{day:02d}",
+        study_time=f"{int(rng.integers(7, 19)):02d}{int(rng.integers(0, 60)):02d}"
+        f"{int(rng.integers(0, 60)):02d}",
+    )
+
+
+@dataclass
+class Cine:
+    frames: list[Arr]  # (H, W, 3) uint8 screens
+    fps: float
+    labels: list[str]  # ground-truth view per frame
+    region: tuple[int, int, int, int]  # sector bounding box x0, y0, x1, y1 (exclusive)
+    px_per_cm: float
+    apex_y: int
+    hr: float
+    patient: Patient
+    info: dict[str, object] = field(default_factory=dict)
+
+
+def _cine_rng(spec: CineSpec) -> np.random.Generator:
+    return np.random.default_rng([spec.seed, spec.patient, ALL_VIEWS.index(spec.view) + 1,
+                                  int(spec.sweep)])
+
+
+def render_cine(spec: CineSpec) -> Cine:
+    """Render all frames of ``spec`` (see the module docstring)."""
+    patient = make_patient(spec.seed, spec.patient)
+    rng = _cine_rng(spec)
+    style = VENDORS[spec.vendor]
+    heart = Heart(patient.heart)
+    hr = float(np.clip(patient.hr + rng.normal(0, 4), 45, 115))
+    fps = float(rng.integers(30, 81))  # scanners report whole frame rates
+    n = spec.n_frames or int(np.clip(round(fps * 60 / hr), 30, 60))
+    acq = Acquisition.sample(rng, n_samples=spec.n_samples, n_beams=spec.n_beams)
+    imager = BeamImager(acq, rng)
+    quality = float(np.clip(patient.quality + rng.normal(0, 0.1), 0, 1))
+    body = body_maps(acq, spec.view, rng, quality)
+    text = ScreenText(
+        institution=str(rng.choice(["ECHOSTREAM GENERAL", "SIM HEART CENTRE", "TEST CLINIC"])),
+        patient=patient.name.replace("^", ", "),
+        patient_id=patient.patient_id,
+        date=f"{patient.study_date[6:]}/{patient.study_date[4:6]}/{patient.study_date[:4]}",
+        time=f"{patient.study_time[:2]}:{patient.study_time[2:4]}:{patient.study_time[4:]}",
+        probe=str(rng.choice(style.probes)),
+        fps=fps,
+        gain_pct=int(50 + 3 * acq.gain_db + rng.integers(-5, 6)),
+        power=str(rng.choice(["Low", "Med", "Gen", "Pen"])),
+        preset=str(rng.choice(["Adult Echo", "Adult Cardiac", "Cardiac"])),
+    )
+    screen = Screen(style, acq, text, size=spec.size, hr=hr)
+
+    pose, info = view_pose(spec.view, heart, rng)
+    partner = SWEEP_PARTNER.get(spec.view) if spec.sweep else None
+    pose_b = view_pose(partner, heart, rng)[0] if partner else None
+    t0 = rng.uniform(0, 60.0 / hr)
+    resp_dir = rng.normal(size=3)
+    resp_dir /= np.linalg.norm(resp_dir)
+    resp_amp, resp_T, resp_ph = rng.uniform(0.15, 0.6), rng.uniform(3, 5), rng.uniform(0, 6.3)
+    frame_rng = np.random.default_rng(rng.integers(2**63))
+
+    r_model = acq.radii / patient.scale
+    theta = acq.angles
+    coarse = r_model[::2]  # the anatomy is evaluated on every other depth sample
+    static_heart = np.where(body.clutter > 0, body.clutter, 0).astype(np.float32)
+    static_body = (body.echo + body.clutter).astype(np.float32)
+    static_field = imager.table[::-1][: acq.n_samples * acq.n_beams].reshape(
+        acq.n_samples, acq.n_beams)  # probe-fixed speckle (a different slice of the table)
+
+    frames: list[Arr] = []
+    labels: list[str] = []
+    points_cache: tuple[Pose, tuple[Arr, Arr, Arr], list[Arr | None]] | None = None
+    margin = 2.4 + resp_amp / patient.scale
+    for i in range(n):
+        t = t0 + i / fps
+        if pose_b is not None:
+            w = round(0.5 * (1 - np.cos(2 * np.pi * i / max(n - 1, 1))), 9)
+            cur = blend(pose, pose_b, float(w))
+            labels.append(spec.view if w <= 0.5 else str(partner))
+        else:
+            cur = pose
+            labels.append(spec.view)
+        if points_cache is None or points_cache[0] is not cur:
+            pts = cur.points(coarse, theta)
+            points_cache = (cur, pts, heart.cull(*pts, margin=margin))
+        x, y, z = points_cache[1]
+        d = respiration(t, resp_amp, resp_T, resp_ph) / patient.scale
+        st = cardiac_state(t, hr)
+        x0, y0, z0 = heart.to_reference(x - d * resp_dir[0], y - d * resp_dir[1],
+                                        z - d * resp_dir[2], st)
+        echo, tissue, inside = heart.paint(x0, y0, z0, st, points_cache[2])
+        u, v, nrm = cur.u, cur.v, cur.n
+        a = x0 * u[0] + y0 * u[1] + z0 * u[2]
+        b = x0 * v[0] + y0 * v[1] + z0 * v[2]
+        c = x0 * nrm[0] + y0 * nrm[1] + z0 * nrm[2]
+        a, b, c = (_upsample(q, acq.n_samples) for q in (a, b, c))
+        echo = _repeat(echo, acq.n_samples)
+        tissue = _repeat(tissue, acq.n_samples)
+        inside = _repeat(inside, acq.n_samples)
+        cells = cell_hash(a, b, c)
+        static_echo = np.where(inside, static_heart, static_body)
+        zfield = imager.scatterers(echo, tissue, cells, frame_rng, static_echo, static_field)
+        env = imager.envelope(zfield, frame_rng, body.gain)
+        frames.append(screen.compose(imager.log_compress(env), t))
+    info.update(
+        depth_cm=acq.depth_cm, sector_deg=acq.sector_deg, quality=quality, f0_mhz=acq.f0_mhz,
+        dynamic_range_db=acq.dynamic_range_db, sweep_partner=partner or "",
+    )
+    return Cine(frames, fps, labels, screen.region, screen.px_per_cm, int(screen.apex[1]), hr,
+                patient, info)
+
+
+def _upsample(q: Arr, n: int) -> Arr:
+    """Linear ×2 upsampling along depth (axis 0) to ``n`` rows."""
+    out = np.empty((n, q.shape[1]), dtype=np.float32)
+    out[0::2] = q[: (n + 1) // 2]
+    mid = 0.5 * (q[:-1] + q[1:])
+    out[1::2] = np.concatenate([mid, q[-1:]], axis=0)[: n // 2]
+    return out
+
+
+def _repeat(q: Arr, n: int) -> Arr:
+    return np.repeat(q, 2, axis=0)[:n]

@@ -1,0 +1,213 @@
+"""One 3-D heart model: chambers, myocardium, valves, great vessels, and its motion.
+
+Model coordinates (cm, before the patient's size scale): z runs along the LV long axis from the
+apex (z≈0) to the base, x towards the LV lateral wall (patient's left), y anterior. Views are
+planes through this model (``poses.py``); the echogenicity of a plane comes from :meth:`Heart.paint`
+evaluated at the *reference* (end-diastolic) position of each point, so the anatomy and the
+speckle attached to it move together.
+
+Example::
+
+    heart = Heart(HeartParams())
+    echo, tissue = heart.paint(x, y, z, cardiac_state(0.1, 70))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cycle import CardiacState
+from .shapes import Cylinder, Difference, Ellipsoid, Valve, frame_from_axis, unit
+
+Arr = np.ndarray
+
+# Materials, in painting order of importance; echogenicity values come from ``HeartParams``.
+MATERIALS = ("peri", "myo", "wall", "blood", "valve")
+
+
+@dataclass(frozen=True)
+class HeartParams:
+    """Per-patient anatomy and function (model units, cm)."""
+
+    lv_radius: float = 2.4  # endocardial radius at the equator, end-diastole
+    lv_length: float = 5.2  # half length of the LV cavity ellipsoid
+    wall: float = 1.0  # LV wall thickness, end-diastole
+    rv_scale: float = 1.0
+    la_scale: float = 1.0
+    contraction: float = 0.55  # radial contraction strength (fractional shortening ≈ 30 %)
+    shortening: float = 1.1  # systolic descent of the base, cm
+    echo_myo: float = 1.0
+    echo_peri: float = 4.0
+    echo_wall: float = 1.3
+    echo_valve: float = 2.5
+    echo_blood: float = 0.003
+
+    @staticmethod
+    def sample(rng: np.random.Generator) -> HeartParams:
+        """A random but plausible adult heart."""
+        return HeartParams(
+            lv_radius=rng.uniform(2.15, 2.7),
+            lv_length=rng.uniform(4.8, 5.6),
+            wall=rng.uniform(0.75, 1.35),
+            rv_scale=rng.uniform(0.85, 1.15),
+            la_scale=rng.uniform(0.85, 1.3),
+            contraction=rng.uniform(0.35, 0.65),
+            shortening=rng.uniform(0.7, 1.4),
+            echo_myo=rng.uniform(0.7, 1.3),
+            echo_peri=rng.uniform(2.5, 6.0),
+            echo_wall=rng.uniform(0.9, 1.6),
+            echo_valve=rng.uniform(1.8, 3.5),
+            echo_blood=rng.uniform(0.001, 0.008),
+        )
+
+
+class Heart:
+    """The heart of one patient; ``landmarks`` hold the points views aim at."""
+
+    def __init__(self, p: HeartParams) -> None:
+        self.p = p
+        a, c, w = p.lv_radius, p.lv_length, p.wall
+        s = a / 2.4  # lateral scale of everything around the LV
+        z_apex = 0.8 * w
+        zc = z_apex + c
+        zb = zc + 0.42 * c  # mitral annulus plane
+        self.z_base = zb
+        self.z_top = zb + 5.5
+        rv = p.rv_scale
+        la = p.la_scale
+
+        lv_cav = Ellipsoid((0, 0, zc), (a, a, c), zmax=zb)
+        lv_out = Ellipsoid((0, 0, zc), (a + w, a + w, c + 0.8 * w), zmax=zb + 0.15)
+        rv_ell = Ellipsoid((-1.6 * s, 1.2 * s, zc - 1.2), (4.8 * s * rv, 3.6 * s * rv, 4.6))
+        rv_out = Ellipsoid(rv_ell.centre, tuple(r + 0.4 for r in rv_ell.radii), zmax=zb - 0.2)
+        rv_cav = Difference(Ellipsoid(rv_ell.centre, rv_ell.radii, zmax=zb - 0.3), lv_out)
+        la_cav = Ellipsoid((0.2 * s, -1.0 * s, zb + 2.3 * la), (2.2 * s * la, 2.0 * s * la,
+                                                                   2.5 * la), zmin=zb + 0.25)
+        ra_cav = Ellipsoid((-4.3 * s, -0.4 * s, zb + 1.8), (1.9 * s, 1.9 * s, 2.3),
+                           zmin=zb - 0.3)
+        c_mv = (0.2 * s, -0.7 * s, zb)
+        c_tv = (-4.1 * s, 0.0, zb - 0.5)
+        c_av = np.array([-1.3 * s, 1.4 * s, zb + 0.35])
+        a_dir = unit((-0.3, 0.5, 1.0))
+        c_pv = (1.0 * s, 3.6 * s, zb + 1.4)
+        r_ao = 1.15 * s
+        ao = Cylinder(tuple(c_av - 0.1 * a_dir), tuple(c_av + 5.0 * a_dir), r_ao)
+        sinus = Ellipsoid(tuple(c_av + 0.7 * a_dir), (1.4 * s, 1.4 * s, 0.8),
+                          axes=np.stack(frame_from_axis(a_dir)))
+        lvot = Cylinder(tuple(c_av - 2.3 * a_dir), tuple(c_av + 0.05 * a_dir), 1.0 * s)
+        rvot = Cylinder((-1.8 * s, 3.8 * s, zb - 1.5), c_pv, 1.1 * s)
+        pa = Cylinder(c_pv, (1.9 * s, 2.9 * s, zb + 3.4), 1.05 * s)
+        mv_ring = Cylinder((c_mv[0], c_mv[1], zb - 0.4), (c_mv[0], c_mv[1], zb + 0.45), 1.45 * s)
+        tv_ring = Cylinder((c_tv[0], c_tv[1], zb - 0.9), (c_tv[0], c_tv[1], zb + 0.1), 1.3 * s)
+        pap1 = Ellipsoid((1.25 * s, 1.0 * s, zc - 1.6), (0.55, 0.55, 1.7))
+        pap2 = Ellipsoid((0.9 * s, -1.35 * s, zc - 1.6), (0.55, 0.55, 1.7))
+
+        self.structures: list[tuple[str, object]] = [
+            ("peri", lv_out.grown(0.35, zmax=zb + 0.3)),
+            ("peri", rv_out.grown(0.3)),
+            ("myo", lv_out),
+            ("myo", rv_out),
+            ("wall", la_cav.grown(0.28, zmin=zb - 0.1)),
+            ("wall", ra_cav.grown(0.28, zmin=zb - 0.6)),
+            ("wall", ao.grown(0.3)),
+            ("wall", sinus.grown(0.3)),
+            ("wall", rvot.grown(0.3)),
+            ("wall", pa.grown(0.25)),
+            ("blood", lv_cav),
+            ("blood", rv_cav),
+            ("blood", mv_ring),
+            ("blood", tv_ring),
+            ("blood", la_cav),
+            ("blood", ra_cav),
+            ("blood", lvot),
+            ("blood", ao),
+            ("blood", sinus),
+            ("blood", rvot),
+            ("blood", pa),
+            ("myo", pap1),
+            ("myo", pap2),
+        ]
+        self.valves: list[tuple[str, Valve]] = [
+            ("mitral", Valve(c_mv, (0, 0, -1), (1.55 * s, 1.2 * s), length=1.05)),
+            ("mitral", Valve(c_tv, (0.15, 0, -1), (1.35 * s, 1.25 * s), length=1.05)),
+            ("aortic", Valve(tuple(c_av), tuple(a_dir), (r_ao, r_ao), closed=-0.3, open=1.3,
+                             length=1.0, cusps=3)),
+            ("aortic", Valve(c_pv, tuple(unit(np.subtract(pa.p1, c_pv))), (1.05 * s, 1.05 * s),
+                             closed=-0.3, open=1.3, length=1.0)),
+        ]
+        self.landmarks = {
+            "apex": np.array([0.0, 0.0, 0.0]),
+            "mitral": np.array(c_mv),
+            "tricuspid": np.array(c_tv),
+            "aortic": c_av,
+            "aortic_dir": a_dir,
+            "pulmonary": np.array(c_pv),
+            "centre": np.array([-1.0 * s, 0.0, zc]),
+        }
+        self._echo = {
+            "peri": p.echo_peri, "myo": p.echo_myo, "wall": p.echo_wall,
+            "blood": p.echo_blood, "valve": p.echo_valve,
+        }
+
+    def to_reference(self, x: Arr, y: Arr, z: Arr, st: CardiacState) -> tuple[Arr, Arr, Arr]:
+        """Map current positions to end-diastolic ones (inverse of the heart's motion).
+
+        Long axis: the base descends towards the fixed apex in systole (atria stretch).
+        Radial: area-preserving contraction around the LV axis, so walls thicken.
+        """
+        zb, zt = self.z_base, self.z_top
+        a = self.p.shortening * st.contraction
+        lower = z <= zb - a
+        z0 = np.where(
+            lower,
+            z * (zb / (zb - a)),
+            np.where(z <= zt, zb + (z - (zb - a)) * ((zt - zb) / (zt - zb + a)), z),
+        )
+        k = self.p.contraction * st.contraction * self.p.lv_radius**2
+        weight = np.clip((zb + 1.0 - z0) / 2.0, 0.0, 1.0)
+        rho2 = x * x + y * y
+        rho02 = rho2 + k * weight * np.exp(-rho2 / 36.0)
+        f = np.sqrt(rho02 / np.maximum(rho2, 1e-6))
+        return (x * f).astype(np.float32), (y * f).astype(np.float32), z0.astype(np.float32)
+
+    def cull(self, x: Arr, y: Arr, z: Arr, margin: float = 2.2) -> list[Arr | None]:
+        """For each structure then valve, the flat indices of the points (current positions)
+        that can reach it while the heart moves ``margin`` cm; painting only visits those."""
+        out: list[Arr | None] = []
+        xf, yf, zf = x.ravel(), y.ravel(), z.ravel()
+        shapes = [s for _, s in self.structures] + [v for _, v in self.valves]
+        for shape in shapes:
+            lo, hi = shape.bounds()  # type: ignore[attr-defined]
+            lo, hi = lo - margin, hi + margin
+            m = (xf >= lo[0]) & (xf <= hi[0]) & (yf >= lo[1]) & (yf <= hi[1])
+            m &= (zf >= lo[2]) & (zf <= hi[2])
+            out.append(np.flatnonzero(m))
+        return out
+
+    def paint(self, x: Arr, y: Arr, z: Arr, st: CardiacState,
+              cull: list[Arr | None] | None = None) -> tuple[Arr, Arr, Arr]:
+        """Echogenicity (myocardium ≈ 1, 0 outside the heart), a tissue mask (False in blood)
+        and the heart mask, at reference points; ``cull`` from :meth:`cull` skips far points."""
+        shape0 = x.shape
+        xf, yf, zf = x.ravel(), y.ravel(), z.ravel()
+        echo = np.zeros(xf.shape, dtype=np.float32)
+        tissue = np.ones(xf.shape, dtype=bool)
+        heart = np.zeros(xf.shape, dtype=bool)
+        items: list[tuple[str, object]] = list(self.structures)
+        for kind, valve in self.valves:
+            items.append(("valve", valve.at(st.mitral if kind == "mitral" else st.aortic)))
+        for k, (material, shape) in enumerate(items):
+            idx = cull[k] if cull is not None else None
+            if idx is None:
+                m = np.flatnonzero(shape.inside(xf, yf, zf))  # type: ignore[attr-defined]
+            elif idx.size == 0:
+                continue
+            else:
+                m = idx[shape.inside(xf[idx], yf[idx], zf[idx])]  # type: ignore[attr-defined]
+            echo[m] = self._echo[material]
+            tissue[m] = material != "blood"
+            heart[m] = True
+        return echo.reshape(shape0), tissue.reshape(shape0), heart.reshape(shape0)
+
