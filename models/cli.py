@@ -31,11 +31,18 @@ def export_cmd(
         None, "--calibration", help="For --int8: folder of DICOM/video/images, or an .npy array."
     ),
     calib_frames: int = typer.Option(256, "--calib-frames", help="Most calibration frames."),
+    int8_for: str = typer.Option(
+        "onnxruntime",
+        "--int8-for",
+        help="onnxruntime (asymmetric activations, fastest there) or tensorrt (symmetric).",
+    ),
     opset: int = typer.Option(17, "--opset", help="ONNX opset (≥ 17)."),
     model_version: str = typer.Option("", "--model-version", help="Version text to record."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export a checkpoint to a self-describing ONNX file and check it against torch."""
+    if int8_for not in ("onnxruntime", "tensorrt"):
+        _fail("--int8-for must be onnxruntime or tensorrt")
     if int8 and calibration is None:
         _fail("--int8 needs --calibration DIR (or an .npy array of preprocessed inputs)")
     from echostream.models.export import convert_fp16, export_checkpoint, verify_onnx
@@ -57,9 +64,10 @@ def export_cmd(
             calib = load_calibration(calibration, info, max_frames=calib_frames)
         except ValueError as err:
             _fail(str(err))
-        q = quantize_int8(out, out.with_suffix(".int8.onnx"), calib)
+        q = quantize_int8(out, out.with_suffix(".int8.onnx"), calib, target=int8_for)
         result["int8"] = {
             "path": q.path,
+            "target": int8_for,
             "calibration_frames": int(len(calib)),
             **_agreement(out, q.path, calib),
         }
@@ -134,7 +142,7 @@ def engine_build(
         else:
             _fail(
                 f"{model} is {info.precision}; for {precision} pass that file "
-                "(int8: `echostream export --int8 --calibration DIR`)"
+                "(int8: `echostream export --int8 --int8-for tensorrt --calibration DIR`)"
             )
     backend = trt_backend.TensorRTBackend().load(target, max_batch=max_batch, cache_dir=cache_dir)
     backend.warmup(batch_sizes=(1, max_batch))

@@ -70,7 +70,8 @@ def bench_models_cmd(
     if unknown:
         typer.secho(f"error: unknown models {', '.join(unknown)}", fg="red", err=True)
         raise typer.Exit(2)
-    chosen, skipped = [], {}
+    chosen: list[str] = []
+    skipped: dict[str, str] = {}
     for b in _split(backends):
         ok, reason = is_available(b)
         (chosen.append(b) if ok else skipped.__setitem__(b, reason))

@@ -1,0 +1,95 @@
+"""The interface every inference backend implements.
+
+A backend module defines ``is_available() -> (bool, reason)``, ``describe() -> dict`` (devices,
+providers, versions) and ``BACKEND``, a :class:`Backend` subclass::
+
+    backend = BACKEND().load("model.onnx", threads=2)
+    backend.warmup()
+    probs = backend.predict(batch)   # (B, C, H, W) float32 → (B, num_classes) probabilities
+
+Softmax is applied exactly once, here in the backend, when the model file says its output is
+``"logits"`` (every file ``echostream export`` writes).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..model_file import ModelInfo
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits: ``(B, K)`` → ``(B, K)`` float32."""
+    z = logits.astype(np.float32, copy=False)
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+class Backend(ABC):
+    """Load a model file once, then classify batches of preprocessed frames."""
+
+    name: str = "base"
+
+    def __init__(self) -> None:
+        self.info: ModelInfo | None = None
+        self.model_file: Path | None = None
+
+    @abstractmethod
+    def load(self, model_file: str | Path, **opts: Any) -> Backend:
+        """Load ``model_file`` (options are backend specific); returns ``self``."""
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """Raw model output for a checked ``(B, C, H, W)`` float32 batch: ``(B, K)``."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities ``(B, num_classes)`` float32 for a ``(B, C, H, W)`` batch."""
+        info = self._require_info()
+        batch = np.asarray(batch)
+        if batch.ndim == 3:
+            batch = batch[None]
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != tuple(info.input_size):
+            raise ValueError(
+                f"{self.name}: batch must be (B, {', '.join(map(str, info.input_size))}), "
+                f"got {tuple(batch.shape)}"
+            )
+        if batch.shape[0] == 0:
+            return np.empty((0, info.num_classes), dtype=np.float32)
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        out = np.asarray(self._run(batch), dtype=np.float32)
+        if info.output == "logits":
+            out = softmax(out)
+        return out
+
+    def warmup(self, batch_sizes: tuple[int, ...] = (1,), iterations: int = 2) -> None:
+        """Run zeros through the model so the first real frame pays no set-up cost."""
+        info = self._require_info()
+        for b in batch_sizes:
+            x = np.zeros((b, *info.input_size), dtype=np.float32)
+            for _ in range(iterations):
+                self.predict(x)
+
+    def close(self) -> None:  # noqa: B027 (optional hook, not abstract)
+        """Release sessions, engines and device memory."""
+
+    def describe(self) -> dict[str, Any]:
+        """What this loaded backend runs on (device, providers, precision)."""
+        info = self._require_info()
+        return {"backend": self.name, "model": info.model_name, "precision": info.precision}
+
+    def _require_info(self) -> ModelInfo:
+        if self.info is None:
+            raise RuntimeError(f"{self.name}: call load(model_file) first")
+        return self.info
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
