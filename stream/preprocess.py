@@ -93,11 +93,18 @@ class Preprocessor:
         pixels = self.crop(frame) if isinstance(frame, Frame) else frame
         return self.from_pixels(pixels)
 
+    def to_uint8(self, frame: Frame | np.ndarray) -> np.ndarray:
+        """The model's view of a frame before normalisation: crop → channels → resize, uint8.
+
+        ``(H, W)`` for 1-channel models, ``(H, W, 3)`` for RGB ones. The training frame store
+        keeps exactly this, so training and runtime share one crop/resize.
+        """
+        pixels = self.crop(frame) if isinstance(frame, Frame) else frame
+        return np.asarray(self._resize(self._to_image(pixels)))
+
     def from_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Already-cropped uint8 pixels (H×W, H×W×1, H×W×3 or ×4) → ``(C, H, W)`` float32."""
-        img = self._to_image(pixels)
-        img = self._resize(img)
-        arr = np.asarray(img, dtype=np.float32)  # (H, W) or (H, W, 3)
+        arr = self.to_uint8(pixels).astype(np.float32)  # (H, W) or (H, W, 3)
         arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
         return np.ascontiguousarray(arr * self._scale + self._offset, dtype=np.float32)
 

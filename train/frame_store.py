@@ -60,9 +60,8 @@ def default_store_dir(data: str | Path, input_hw: tuple[int, int], interpolation
 def store_preprocessor(
     hw: tuple[int, int], interpolation: str = "bilinear", resize: str = "stretch"
 ):
-    """The runtime's :class:`~echostream.stream.preprocess.Preprocessor` set up to give the
-    uint8 gray crop: region crop → gray → resize, with ``std = 1/255`` so it stops before
-    whitening (the store keeps uint8; whitening happens in the training transform)."""
+    """The runtime's :class:`~echostream.stream.preprocess.Preprocessor` for a gray model of
+    input ``hw``; the store keeps its :meth:`to_uint8` output (whitening happens in training)."""
     from echostream.stream.model_file import ModelInfo
     from echostream.stream.preprocess import Preprocessor
 
@@ -71,7 +70,7 @@ def store_preprocessor(
         labels=VIEWS,
         input_size=(1, *hw),
         mean=(0.0,),
-        std=(1.0 / 255.0,),
+        std=(1.0,),
         interpolation=interpolation,
         resize=resize,
         crop="region",
@@ -93,7 +92,7 @@ def read_cine(
     out = []
     with open_source(path, luminance=True, target_size=hw) as src:
         for frame in src:
-            out.append(np.rint(pre(frame)[0]).astype(np.uint8))  # (h, w): values are whole
+            out.append(pre.to_uint8(frame))  # (h, w) uint8
     if not out:
         raise SourceError(str(path), "no frames")
     return np.stack(out)
