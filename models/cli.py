@@ -2,6 +2,7 @@
 
 - ``echostream export CHECKPOINT --out model.onnx [--fp16] [--int8 --calibration DIR]``
 - ``echostream engine build MODEL [--precision fp16|int8|fp32] [--max-batch 32]``
+- ``echostream model-card MODEL.onnx --metrics METRICS.json --train-data DIR --test-data DIR``
 """
 
 from __future__ import annotations
@@ -150,7 +151,88 @@ def engine_build(
     typer.echo(f"engine {state}: {backend.engine_path}")
 
 
+def _derived_commands(model: Path, doc: dict, train_data: Path, test_data: Path):
+    """(train+export, evaluate) commands rebuilt from the metadata, the checkpoint beside the
+    file and metrics.json, each headed by a comment saying so."""
+    from echostream.stream.model_file import ModelInfo
+
+    info = ModelInfo.from_onnx(model)
+    evaluated = model.parent / str(doc.get("model file", model.name))
+    eval_cmd = [
+        "# rebuilt from metrics.json (evaluated file and split)",
+        f"echostream evaluate {evaluated} --data {test_data} --split {doc.get('split', 'test')}",
+    ]
+    ckpt_path = (model.parent / info.checkpoint) if info.checkpoint else None
+    if ckpt_path is None or not ckpt_path.is_file():
+        return ["# not recorded: pass --train-command with the exact commands"], eval_cmd
+    from echostream.models.checkpoint import read_checkpoint
+
+    config = read_checkpoint(ckpt_path).get("config") or {}
+    train = ["# rebuilt from the checkpoint's config; pass --train-command to record the exact one"]
+    if config.get("name"):
+        scale = f" --scale {config['scale']}" if config.get("scale") else ""
+        train.append(
+            f"echostream train configs/{config['name']}.yaml --data {train_data}{scale} "
+            f"--out {ckpt_path.parent}"
+        )
+    export = f"echostream export {ckpt_path} --out {model_base_onnx(model)}"
+    int8 = model_base_onnx(model).with_name(model_base_onnx(model).stem + ".int8.onnx")
+    if int8.is_file():
+        extra = ModelInfo.from_onnx(int8).extra
+        export += (
+            f" --int8 --int8-for {extra.get('int8_target', 'onnxruntime')}"
+            f" --calib-frames {extra.get('calibration_frames', 256)}"
+            " --calibration DIR  # calibration folder not recorded in the file"
+        )
+    return [*train, export], eval_cmd
+
+
+def model_base_onnx(model: Path) -> Path:
+    from .card import model_base
+
+    base = model_base(model)
+    return base.with_name(base.name + ".onnx")
+
+
+def model_card_cmd(
+    model: Path = typer.Argument(..., help="An ONNX file from `echostream export`."),
+    metrics: Path = typer.Option(..., "--metrics", help="metrics.json of `echostream evaluate`."),
+    train_data: Path = typer.Option(..., "--train-data", help="Training dataset (manifest)."),
+    test_data: Path = typer.Option(..., "--test-data", help="Test dataset (manifest)."),
+    train_command: list[str] = typer.Option(
+        None, "--train-command", help="Exact training/export command (repeat for several)."
+    ),
+    eval_command: list[str] = typer.Option(
+        None, "--eval-command", help="Exact evaluation command (repeat for several)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Card path (default <model>.md)."),
+) -> None:
+    """Write a markdown model card from the model file, manifests and metrics.json."""
+    from echostream.stream.model_file import ModelFileError
+
+    from .card import write_model_card
+
+    try:
+        doc = json.loads(metrics.read_text())
+        derived = _derived_commands(model, doc, train_data, test_data)
+        path = write_model_card(
+            model,
+            metrics,
+            train_manifest=train_data,
+            test_manifest=test_data,
+            train_command=train_command or derived[0],
+            eval_command=eval_command or derived[1],
+            out=out,
+        )
+    except (ModelFileError, FileNotFoundError, KeyError) as err:
+        _fail(f"{err}")
+    except ValueError as err:  # json errors, unreadable manifests or checkpoints
+        _fail(f"{metrics if isinstance(err, json.JSONDecodeError) else ''} {err}".strip())
+    typer.echo(f"wrote {path}")
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the root app and its ``bench`` group."""
     app.command("export")(export_cmd)
+    app.command("model-card")(model_card_cmd)
     app.add_typer(engine_app, name="engine")

@@ -35,20 +35,41 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate(
-        target: Path = typer.Argument(..., help="A run folder (its final.pt) or a checkpoint .pt"),
+        target: Path = typer.Argument(
+            ..., help="A run folder (its final.pt), a checkpoint .pt or an ONNX model file"
+        ),
         data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),
         split: str = typer.Option("test", "--split", help="train | val | test | all"),
         out: Path = typer.Option(None, "--out", help="Report folder (default: next to the model)"),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars"),
+        backend: str = typer.Option(
+            "onnxruntime", "--backend", help="For ONNX files: onnxruntime | tensorrt | auto"
+        ),
+        threads: int = typer.Option(
+            0, "--threads", help="For ONNX files: inference threads (0 = all cores)"
+        ),
     ) -> None:
         """Write report.md, metrics.json and plots for a trained model on a data split."""
-        from .runner import evaluate_main
-
         if split not in ("train", "val", "test", "all"):
             typer.echo(f"error: --split must be train, val, test or all, not {split!r}", err=True)
             raise typer.Exit(2)
         try:
-            evaluate_main(target, data, split=split, out=out, progress=not no_progress)
-        except (FileNotFoundError, ValueError) as err:
+            if target.suffix.lower() == ".onnx":
+                from .evaluate_onnx import evaluate_onnx
+
+                evaluate_onnx(
+                    target,
+                    data,
+                    split=split,
+                    out=out,
+                    backend=backend,
+                    threads=threads,
+                    progress=not no_progress,
+                )
+            else:
+                from .runner import evaluate_main
+
+                evaluate_main(target, data, split=split, out=out, progress=not no_progress)
+        except (FileNotFoundError, ValueError, RuntimeError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None

@@ -317,9 +317,11 @@ def write_report(
     context: dict[str, Any] | None = None,
     tsne_max: int = 2000,
     ece_bins: int = 15,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write ``report.md``, ``metrics.json``, ``confusion.csv``/``.png``, ``roc.png``,
-    ``reliability.png`` and ``tsne.png`` (when features exist) into ``out_dir``."""
+    ``reliability.png`` and ``tsne.png`` (when features exist) into ``out_dir``; ``notes``
+    are extra lines for the report (e.g. why the t-SNE was skipped)."""
     import pandas as pd
 
     out = Path(out_dir)
@@ -343,8 +345,12 @@ def write_report(
         plot_tsne(xy, lab, names, out / "tsne.png")
         plots.append("tsne.png")
     doc = {"title": title, "simulated_data": bool(simulated), **(context or {}), "metrics": metrics}
+    if notes:
+        doc["notes"] = list(notes)
     (out / "metrics.json").write_text(json.dumps(doc, indent=2, default=str))
-    (out / "report.md").write_text(_markdown(title, metrics, simulated, context or {}, plots))
+    (out / "report.md").write_text(
+        _markdown(title, metrics, simulated, context or {}, plots, notes)
+    )
     return out / "report.md"
 
 
@@ -353,13 +359,20 @@ def _pct(v: float | None) -> str:
 
 
 def _markdown(
-    title: str, m: dict[str, Any], simulated: bool, context: dict, plots: list[str]
+    title: str,
+    m: dict[str, Any],
+    simulated: bool,
+    context: dict,
+    plots: list[str],
+    notes: Sequence[str] = (),
 ) -> str:
     lines = [f"# Evaluation: {title}", ""]
     if simulated:
         lines += [SIMULATED_WARNING, ""]
     for k, v in context.items():
         lines.append(f"- {k}: {v}")
+    for note in notes:
+        lines.append(f"- note: {note}")
     lines += [
         "",
         "| metric | value |",

@@ -1,0 +1,245 @@
+"""Evaluate an exported ONNX model file (fp32, fp16 or int8) on a dataset split.
+
+The model file describes itself (:class:`~echostream.stream.model_file.ModelInfo`): its input
+geometry and interpolation pick (or build) the frame store, exactly as for a checkpoint; each
+stored crop (:meth:`Preprocessor.to_uint8` output) is normalised with the file's own mean/std by
+:meth:`Preprocessor.from_pixels`, and the batch runs through an inference backend
+(ONNX Runtime by default). The metrics and report are those of a checkpoint evaluation.
+
+An ONNX file does not expose the penultimate layer, so the t-SNE uses the torch checkpoint the
+metadata names when it sits beside the file with the recorded sha256; otherwise the report says
+why the t-SNE is missing.
+
+Example::
+
+    metrics = evaluate_onnx("model.int8.onnx", "data/sim-test", split="all", out="eval_int8")
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echostream.stream.views import VIEWS
+
+from .config import RunConfig, config_from_dict
+from .evaluate import Predictions, compute_metrics, predict, write_report
+
+#: Backends that run an ONNX file (``auto``: TensorRT where present, else ONNX Runtime).
+ONNX_BACKENDS = ("onnxruntime", "tensorrt", "auto")
+
+
+def _progress(enabled: bool):
+    from .frame_store import _progress as bar
+
+    return bar(enabled)
+
+
+def beside_checkpoint(model_file: Path, info) -> tuple[Path | None, str]:
+    """The checkpoint the metadata records, if it sits beside ``model_file`` unchanged.
+
+    Returns (path or None, reason when None).
+    """
+    from echostream.stream.model_file import file_sha256
+
+    if not info.checkpoint:
+        return None, "the model file records no checkpoint"
+    path = (model_file.parent / info.checkpoint).resolve()
+    if not path.is_file():
+        return None, f"its checkpoint {info.checkpoint} is not beside the model file"
+    want = str(info.extra.get("checkpoint_sha256", ""))
+    if want and file_sha256(path) != want:
+        return None, f"{path.name} is not the checkpoint this file was exported from (sha256)"
+    return path, ""
+
+
+def _same_dataset(provenance: dict[str, Any], data_dir: str | Path) -> bool:
+    """Whether ``data_dir`` is the dataset the model was trained on (its manifest path)."""
+    from .manifest import manifest_path
+
+    try:
+        trained = json.loads(provenance.get("data") or "{}").get("manifest")
+    except (json.JSONDecodeError, AttributeError):
+        return False
+    return bool(trained) and Path(trained).resolve() == manifest_path(data_dir).resolve()
+
+
+def _label_map(model_labels: tuple[str, ...]) -> np.ndarray:
+    """Store label (index in VIEWS) → the model's output index, or -1 when it has no such view."""
+    return np.array([model_labels.index(v) if v in model_labels else -1 for v in VIEWS])
+
+
+def onnx_predict(
+    backend,
+    frames: np.ndarray,
+    store_rows: np.ndarray,
+    *,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> np.ndarray:
+    """Probabilities ``(N, K)`` for ``frames[store_rows]`` (uint8 crops) through ``backend``."""
+    from echostream.stream.preprocess import Preprocessor
+
+    info = backend.info
+    pre = Preprocessor.from_model_info(info)
+    out = []
+    with _progress(progress) as bar:
+        task = bar.add_task("predict (onnx)", total=len(store_rows))
+        for i in range(0, len(store_rows), batch_size):
+            chunk = store_rows[i : i + batch_size]
+            x = np.stack([pre.from_pixels(np.asarray(frames[r])) for r in chunk])
+            out.append(backend.predict(x))
+            bar.advance(task, len(chunk))
+    return np.concatenate(out) if out else np.zeros((0, info.num_classes), np.float32)
+
+
+def _checkpoint_features(ckpt_path: Path, prep, rows: np.ndarray, batch_size: int) -> np.ndarray:
+    """Penultimate features of the checkpoint on ``rows`` (same order), for the t-SNE."""
+    from echostream.models.checkpoint import load_checkpoint
+
+    from .augment import EvalPreset
+    from .data import FrameDataset, make_loader
+
+    model, _ = load_checkpoint(ckpt_path)
+    c = model.cfg
+    ds = FrameDataset(
+        prep.store.frames,
+        prep.index,
+        rows,
+        EvalPreset(mean=c.mean[:1], std=c.std[:1], in_chans=c.input_size[0]),
+    )
+    loader = make_loader(ds, batch_size=batch_size, train=False)
+    feats = predict(model, loader, "cpu", features=True).features
+    if feats is None:
+        raise ValueError(f"{ckpt_path.name}: the model has no 'head' stage to read features from")
+    return feats
+
+
+def evaluate_onnx(
+    model_file: str | Path,
+    data_dir: str | Path,
+    *,
+    split: str = "test",
+    out: str | Path | None = None,
+    backend: str = "onnxruntime",
+    threads: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate ``model_file`` on ``split`` of ``data_dir``; writes the report into ``out``
+    (default ``<model dir>/eval_<model stem>_<split>``) and returns the metrics.
+
+    ``split`` other than ``all`` needs the patient split of the training run: it comes from the
+    checkpoint beside the file (its config), else the default config's split is used (noted).
+    """
+    from echostream.models.checkpoint import read_checkpoint
+    from echostream.stream.backends import load_backend
+    from echostream.stream.model_file import ModelInfo
+
+    from .data import select_rows
+    from .runner import _console, prepare_data, print_metrics
+
+    if backend not in ONNX_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(ONNX_BACKENDS)}, not {backend!r}")
+    path = Path(model_file)
+    info = ModelInfo.from_onnx(path)  # ModelFileError (a ValueError) names the file
+    if info.resize != "stretch" or info.crop != "region":
+        raise ValueError(
+            f"{path}: the frame store keeps region crops stretched to the input size; this "
+            f"model asks resize={info.resize!r}, crop={info.crop!r}"
+        )
+    notes: list[str] = []
+    ckpt_path, why_not = beside_checkpoint(path, info)
+    cfg = RunConfig()
+    if ckpt_path is not None:
+        ckpt = read_checkpoint(ckpt_path)
+        if ckpt.get("config"):
+            cfg = config_from_dict(dict(ckpt["config"]), where=str(ckpt_path))
+    elif split != "all":
+        notes.append(
+            f"no training config found ({why_not}); the {split!r} split uses the default "
+            f"patient split (fractions {list(cfg.data.fractions)}, seed {cfg.data.split_seed})"
+        )
+    if cfg.data.store and not _same_dataset(info.provenance, data_dir):
+        # A store path in the training config holds the training data; another dataset with
+        # the same relative cine paths would overwrite its rows. Use the dataset's own store.
+        cfg.data = replace(cfg.data, store=None)
+    console = _console()
+    prep = prepare_data(
+        data_dir,
+        cfg.data,
+        (info.height, info.width),
+        info.interpolation,
+        progress=progress,
+        console=console,
+    )
+    rows = select_rows(prep.index, prep.assign, split, frames_per_cine=cfg.data.frames_per_cine)
+    lut = _label_map(info.labels)
+    store_labels = prep.index["label"].to_numpy()[rows]
+    known = lut[store_labels] >= 0
+    if not known.all():
+        notes.append(f"{int((~known).sum())} frame(s) of views this model lacks were left out")
+        rows = rows[known]
+    if not len(rows):
+        raise ValueError(f"{data_dir}: the {split!r} split is empty")
+
+    runner = load_backend(path, backend, threads=threads)
+    try:
+        store_rows = prep.index["row"].to_numpy()[rows]
+        probs = onnx_predict(
+            runner,
+            prep.store.frames,
+            store_rows,
+            batch_size=cfg.eval.batch_size,
+            progress=progress,
+        )
+        backend_name = runner.name
+    finally:
+        runner.close()
+    labels = lut[prep.index["label"].to_numpy()[rows]]
+    cines = prep.index["cine"].to_numpy()[rows]
+
+    features = None
+    if ckpt_path is None:
+        notes.append(f"t-SNE skipped: an ONNX file has no penultimate features and {why_not}")
+    else:
+        try:
+            features = _checkpoint_features(ckpt_path, prep, rows, cfg.eval.batch_size)
+            notes.append(f"t-SNE features from the checkpoint beside the file ({ckpt_path.name})")
+        except ValueError as err:
+            notes.append(f"t-SNE skipped: {err}")
+
+    metrics = compute_metrics(labels, probs, cines, info.labels, ece_bins=cfg.eval.ece_bins)
+    pred = Predictions(labels=labels, probs=probs, cines=cines, features=features)
+    eval_simulated = prep.manifest.simulated
+    simulated = eval_simulated or info.simulated_data
+    context = {
+        "model file": path.name,
+        "model": f"{info.model_name} {info.model_version}".strip(),
+        "precision": info.precision,
+        "backend": backend_name,
+        "split": split,
+        "data": str(prep.manifest.root),
+        "evaluation data simulated": "yes" if eval_simulated else "no",
+        "training data simulated (model metadata)": "yes" if info.simulated_data else "no",
+        "patients in split": len({p for p, s in prep.assign.items() if s == split})
+        if split != "all"
+        else len(prep.assign),
+    }
+    out_dir = Path(out) if out else path.parent / f"eval_{path.name.removesuffix('.onnx')}_{split}"
+    write_report(
+        out_dir,
+        metrics,
+        pred,
+        title=f"{path.name} on {split}",
+        simulated=simulated,
+        context=context,
+        tsne_max=cfg.eval.tsne_max,
+        ece_bins=cfg.eval.ece_bins,
+        notes=notes,
+    )
+    print_metrics(metrics, console, simulated=simulated, title=f"{split} ({out_dir})")
+    return metrics
