@@ -58,7 +58,12 @@ def load_calibration(
         raise ValueError(f"{p}: calibration must be a folder of frames/cines or an .npy array")
     pre = Preprocessor.from_model_info(info)
     inputs: list[np.ndarray] = []
-    files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+    files = sorted(
+        f
+        for f in p.rglob("*")
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+        and f.suffix.lower() not in {".csv", ".json", ".md", ".txt", ".yaml"}
+    )
     for f in files:
         if len(inputs) >= max_frames:
             break

@@ -57,7 +57,7 @@ def beside_checkpoint(model_file: Path, info) -> tuple[Path | None, str]:
     return path, ""
 
 
-def _same_dataset(provenance: dict[str, Any], data_dir: str | Path) -> bool:
+def same_dataset(provenance: dict[str, Any], data_dir: str | Path) -> bool:
     """Whether ``data_dir`` is the dataset the model was trained on (its manifest path)."""
     from .manifest import manifest_path
 
@@ -163,7 +163,7 @@ def evaluate_onnx(
             f"no training config found ({why_not}); the {split!r} split uses the default "
             f"patient split (fractions {list(cfg.data.fractions)}, seed {cfg.data.split_seed})"
         )
-    if cfg.data.store and not _same_dataset(info.provenance, data_dir):
+    if cfg.data.store and not same_dataset(info.provenance, data_dir):
         # A store path in the training config holds the training data; another dataset with
         # the same relative cine paths would overwrite its rows. Use the dataset's own store.
         cfg.data = replace(cfg.data, store=None)

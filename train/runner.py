@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from .config import DataCfg, RunConfig, config_from_dict, load_config
+from .evaluate_onnx import same_dataset
 from .manifest import Manifest, read_manifest
 
 
@@ -403,13 +404,19 @@ def evaluate_main(
 
     ckpt_path = resolve_checkpoint(target)
     if ckpt_path.suffix == ".onnx":
-        raise ValueError(f"{ckpt_path}: evaluating ONNX models is not supported yet; pass a .pt")
+        from .evaluate_onnx import evaluate_onnx
+
+        return evaluate_onnx(ckpt_path, data_dir, split=split, out=out, progress=progress)
     model, ckpt = load_checkpoint(ckpt_path)
     cfg = (
         config_from_dict(dict(ckpt.get("config") or {}), where=str(ckpt_path))
         if ckpt.get("config")
         else RunConfig()
     )
+    if cfg.data.store and not same_dataset(dict(ckpt.get("provenance") or {}), data_dir):
+        # The training config's store holds the training data; another dataset with the same
+        # relative cine paths would overwrite its rows. Use the dataset's own store.
+        cfg.data = replace(cfg.data, store=None)
     console = _console()
     _, h, w = model.cfg.input_size
     prep = prepare_data(
