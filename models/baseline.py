@@ -32,12 +32,17 @@ def _conv_block(cin: int, cout: int, dropout: float) -> nn.Sequential:
 
 def _fc_block(cin: int, cout: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(
-        nn.Linear(cin, cout, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True), nn.Dropout(dropout)
+        nn.Linear(cin, cout, bias=False),
+        nn.BatchNorm1d(cout),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
     )
 
 
 class BaselineCNN(nn.Module):
     """The thesis' baseline CNN. ``forward_features`` returns the 512-unit penultimate layer."""
+
+    cfg: ModelCfg
 
     def __init__(
         self,

@@ -61,7 +61,8 @@ def load_calibration(
     files = sorted(
         f
         for f in p.rglob("*")
-        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+        if f.is_file()
+        and not any(part.startswith(".") for part in f.relative_to(p).parts)
         and f.suffix.lower() not in {".csv", ".json", ".md", ".txt", ".yaml"}
     )
     for f in files:

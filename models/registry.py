@@ -94,13 +94,15 @@ def create_model(
     _import_zoo()
     if name not in _entrypoints:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(_entrypoints))}")
-    model = _entrypoints[name](num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kwargs)
+    model = _entrypoints[name](
+        num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kwargs
+    )
     return model
 
 
 def stage_parameters(model: nn.Module, stage: str) -> Iterator[nn.Parameter]:
     """Parameters of one named stage of ``model``."""
-    for module in model.stages[stage]:  # type: ignore[index,union-attr]
+    for module in model.stages[stage]:  # type: ignore[index]
         yield from module.parameters()
 
 

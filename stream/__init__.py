@@ -3,7 +3,7 @@
 Importing this package is cheap: no torch, tensorrt or gradio is imported until used.
 """
 
-from .frame import AcquisitionKind, Frame, Region, SourceInfo
 from .errors import SourceError
+from .frame import AcquisitionKind, Frame, Region, SourceInfo
 
 __all__ = ["AcquisitionKind", "Frame", "Region", "SourceError", "SourceInfo"]

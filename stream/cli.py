@@ -18,7 +18,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-bench_app = typer.Typer(help="Benchmarks that print JSON (decode, models, stream).", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks that print JSON (decode, models, stream).", no_args_is_help=True
+)
 app.add_typer(bench_app, name="bench")
 
 
@@ -27,7 +29,8 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
 ) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
     )
 
 
@@ -35,10 +38,20 @@ def _register_all() -> None:
     from echostream.demo import cli as demo_cli
     from echostream.models import cli as models_cli
     from echostream.train import cli as train_cli
-    from echostream.train import cli_train
+    from echostream.train import cli_experiments, cli_train
+
     from . import cli_backends, cli_sources, cli_stream
 
-    for module in (cli_sources, cli_stream, cli_backends, models_cli, train_cli, cli_train, demo_cli):
+    for module in (
+        cli_sources,
+        cli_stream,
+        cli_backends,
+        models_cli,
+        train_cli,
+        cli_train,
+        cli_experiments,
+        demo_cli,
+    ):
         module.register(app, bench_app)
 
 

@@ -182,7 +182,9 @@ def write_cine(
         ds.RecommendedDisplayFrameRate = int(round(fps))
     if regions:
         ds.SequenceOfUltrasoundRegions = _region_sequence(regions)
-    ds.InstanceCreationDate = _dt.date(2020, 1, 1).strftime("%Y%m%d")  # fixed: same seed, same bytes
+    ds.InstanceCreationDate = _dt.date(2020, 1, 1).strftime(
+        "%Y%m%d"
+    )  # fixed: same seed, same bytes
 
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID

@@ -11,7 +11,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-PACKAGE_DIRS = {"stream": "echostream.stream", "models": "echostream.models", "train": "echostream.train", "demo": "echostream.demo"}
+PACKAGE_DIRS = {
+    "stream": "echostream.stream",
+    "models": "echostream.models",
+    "train": "echostream.train",
+    "demo": "echostream.demo",
+}
 
 
 def _source_modules() -> set[str]:
@@ -27,18 +32,32 @@ def _source_modules() -> set[str]:
 @pytest.mark.slow
 def test_wheel_holds_every_module_and_imports(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
         check=True,
         capture_output=True,
     )
     wheel = next(tmp_path.glob("echostream-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         in_wheel = {
-            n[:-3].replace("/", ".").removesuffix(".__init__") for n in zf.namelist() if n.endswith(".py")
+            n[:-3].replace("/", ".").removesuffix(".__init__")
+            for n in zf.namelist()
+            if n.endswith(".py")
         }
         zf.extractall(tmp_path / "site")
     missing = _source_modules() - in_wheel
-    assert not missing, f"modules missing from the wheel (list their package in pyproject): {sorted(missing)}"
+    assert not missing, (
+        f"modules missing from the wheel (list their package in pyproject): {sorted(missing)}"
+    )
     # Import every module from the unpacked wheel, not from the checkout.
     code = (
         "import importlib, sys; sys.path.insert(0, sys.argv[1]);"
@@ -53,8 +72,13 @@ def test_wheel_holds_every_module_and_imports(tmp_path: Path) -> None:
 
 
 def test_cli_help_imports_no_torch() -> None:
-    code = "import sys; from echostream.stream.cli import app; print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    code = (
+        "import sys; from echostream.stream.cli import app;"
+        "print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
     assert out.split() == ["False", "False"]
 
 

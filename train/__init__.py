@@ -1,1 +1,1 @@
-"""echostream.train — simulator, datasets, splits, augmentation, training loops, evaluation, experiments."""
+"""echostream.train — simulator, datasets, splits, augmentation, loops, evaluation, experiments."""

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from echostream.stream.views import VIEWS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from echostream.train.simulator.dataset import DatasetConfig
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -21,26 +27,36 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def simulate(
         out: Path | None = typer.Option(None, "--out", help="Dataset folder to write."),
         patients: int = typer.Option(20, "--patients", help="Number of patients."),
-        vendors: str = typer.Option("epiq7g,ie33,sc2000", "--vendors",
-                                    help="Comma-separated screen styles (one per patient)."),
-        views: str = typer.Option(",".join(VIEWS), "--views",
-                                  help="Comma-separated views per patient (OTHER = off-axis)."),
+        vendors: str = typer.Option(
+            "epiq7g,ie33,sc2000",
+            "--vendors",
+            help="Comma-separated screen styles (one per patient).",
+        ),
+        views: str = typer.Option(
+            ",".join(VIEWS), "--views", help="Comma-separated views per patient (OTHER = off-axis)."
+        ),
         seed: int = typer.Option(0, "--seed", help="Same seed, same bytes."),
         fmt: str = typer.Option("dicom", "--format", help="dicom | mp4"),
         encoding: str = typer.Option("jpeg", "--encoding", help="DICOM pixels: jpeg | rgb | mono"),
         workers: int = typer.Option(2, "--workers", help="Worker processes."),
-        label_noise: float = typer.Option(0.0, "--label-noise",
-                                          help="Probability of flipping a label to a neighbour."),
+        label_noise: float = typer.Option(
+            0.0, "--label-noise", help="Probability of flipping a label to a neighbour."
+        ),
         frames_per_cine: int | None = typer.Option(
-            None, "--frames-per-cine", help="Frames per cine (default: one heartbeat, 30-60)."),
-        size: str | None = typer.Option(None, "--size",
-                                        help="Screen WxH for all vendors (default: their own)."),
-        scale: float | None = typer.Option(None, "--scale",
-                                           help="Fraction of each vendor's screen size."),
-        sweep: bool = typer.Option(False, "--sweep",
-                                   help="Probe sweeps to a neighbouring view and back."),
-        gallery: Path | None = typer.Option(None, "--gallery",
-                                            help="Write a view × vendor picture (PNG) instead."),
+            None, "--frames-per-cine", help="Frames per cine (default: one heartbeat, 30-60)."
+        ),
+        size: str | None = typer.Option(
+            None, "--size", help="Screen WxH for all vendors (default: their own)."
+        ),
+        scale: float | None = typer.Option(
+            None, "--scale", help="Fraction of each vendor's screen size."
+        ),
+        sweep: bool = typer.Option(
+            False, "--sweep", help="Probe sweeps to a neighbouring view and back."
+        ),
+        gallery: Path | None = typer.Option(
+            None, "--gallery", help="Write a view × vendor picture (PNG) instead."
+        ),
     ) -> None:
         """Write a simulated echo dataset (cines + manifest.csv), or the gallery picture.
 
@@ -70,9 +86,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         try:
             cfg = DatasetConfig(
-                out=out, patients=patients, vendors=_split(vendors), views=_split(views),
-                seed=seed, fmt=fmt, encoding=encoding, workers=workers, label_noise=label_noise,
-                n_frames=frames_per_cine, size=parse_size(size) if size else None, scale=scale,
+                out=out,
+                patients=patients,
+                vendors=_split(vendors),
+                views=_split(views),
+                seed=seed,
+                fmt=fmt,
+                encoding=encoding,
+                workers=workers,
+                label_noise=label_noise,
+                n_frames=frames_per_cine,
+                size=parse_size(size) if size else None,
+                scale=scale,
                 sweep=sweep,
             )
         except ValueError as e:
@@ -96,8 +121,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             wh = parse_size(size)
         except ValueError as e:
             raise typer.BadParameter(str(e)) from None
-        res = bench_simulate(workers=workers, size=wh, cines=cines, frames=frames,
-                             repeats=repeats)
+        res = bench_simulate(workers=workers, size=wh, cines=cines, frames=frames, repeats=repeats)
         if as_json:
             typer.echo(json.dumps(res))
         else:
@@ -105,7 +129,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 typer.echo(f"{k}: {v}")
 
 
-def _write_with_progress(cfg, n_cines: int, console) -> None:  # type: ignore[no-untyped-def]
+def _write_with_progress(cfg: DatasetConfig, n_cines: int, console: Console) -> None:
     """Run :func:`write_dataset` under a rich progress bar (cines, frames/s)."""
     import time
 
@@ -124,8 +148,13 @@ def _write_with_progress(cfg, n_cines: int, console) -> None:  # type: ignore[no
     frames = 0
     t0 = time.perf_counter()
     with Progress(
-        SpinnerColumn(), TextColumn("[bold]simulate[/]"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        SpinnerColumn(),
+        TextColumn("[bold]simulate[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=console,
     ) as progress:
         task = progress.add_task("cines", total=n_cines, rate="")

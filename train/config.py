@@ -185,7 +185,7 @@ def config_from_dict(
             ]
         setattr(cfg, name, _build(cls, section, f"{where}: {name}"))
     if isinstance(cfg.data.fractions, list):
-        cfg.data.fractions = tuple(cfg.data.fractions)  # type: ignore[assignment]
+        cfg.data.fractions = tuple(cfg.data.fractions)
     if not cfg.train.stages:
         raise ValueError(f"{where}: train.stages is empty")
     return cfg

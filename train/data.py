@@ -10,7 +10,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
+from typing import cast
 
 import numpy as np
 import torch
@@ -142,7 +143,7 @@ def make_loader(
         num_workers=workers,
         drop_last=bool(drop_last)
         if drop_last is not None
-        else (train and len(dataset) > batch_size),
+        else (train and len(cast(Sized, dataset)) > batch_size),
         generator=generator,
         persistent_workers=workers > 0,
     )

@@ -28,12 +28,16 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from echostream.stream.views import VIEWS
 
 from .manifest import Manifest, ManifestEntry, Problem
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT_VERSION = 1
 CINE_COLUMNS = (
@@ -104,7 +108,7 @@ class FrameStore:
 
     root: Path
     frames: np.ndarray
-    cines: object  # pandas.DataFrame, one row per cine
+    cines: pd.DataFrame  # one row per cine
     problems: list[Problem]
 
     @property
@@ -112,7 +116,7 @@ class FrameStore:
         return int(self.frames.shape[1]), int(self.frames.shape[2])
 
     @property
-    def index(self):  # -> pandas.DataFrame
+    def index(self) -> pd.DataFrame:
         """One row per frame: row (in ``frames``), cine, frame, key, patient, vendor, view, label
         (plus ``study_id``)."""
         import pandas as pd

@@ -21,7 +21,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,7 +297,7 @@ def fit(
             stop = False
             while state["stage_epoch"] < s["epochs"] and not stop:
                 t0 = time.perf_counter()
-                if hasattr(sampler, "set_epoch"):
+                if sampler is not None and hasattr(sampler, "set_epoch"):
                     sampler.set_epoch(state["epoch"])
                 tr = train_one_epoch(net, train_loader, criterion, optimizer, info, progress=bar)
                 va = evaluate(net, val_loader, criterion, info, progress=bar)
@@ -414,7 +414,7 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
 
 
 def plot_curves(
-    history: list[dict[str, Any]], path: str | Path, stage_ends: list[int] = ()
+    history: list[dict[str, Any]], path: str | Path, stage_ends: Sequence[int] = ()
 ) -> None:
     """Train/val loss and accuracy per epoch; dashed lines at stage boundaries."""
     import matplotlib

@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -27,6 +27,9 @@ import yaml
 from .config import DataCfg, RunConfig, config_from_dict, load_config
 from .evaluate_onnx import same_dataset
 from .manifest import Manifest, read_manifest
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Prepared:
     assign: dict[str, str]
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     return Console()
@@ -196,12 +199,13 @@ def train_main(
         mean, std = pixel_stats(prep.store.frames, prep.index["row"].to_numpy()[rows["train"]])
         model.cfg = model.cfg.with_(mean=(mean,) * in_chans, std=(std,) * in_chans)
         a = cfg.augment
+        tx, ty = a.translate  # a list when read from YAML
         train_tf = TrainPreset(
             mean=(mean,),
             std=(std,),
             in_chans=in_chans,
             degrees=a.degrees,
-            translate=tuple(a.translate),
+            translate=(tx, ty),
             shear=a.shear,
             zoom=a.zoom,
             hflip=a.hflip,
@@ -271,6 +275,7 @@ def train_main(
             console=console,
         )
         if info.is_main:
+            assert console is not None  # made on the main process
             save(
                 run_dir / "final.pt",
                 model,

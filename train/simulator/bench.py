@@ -25,19 +25,34 @@ def _render_only(spec: CineSpec) -> int:
     return len(render_cine(spec).frames)
 
 
-def bench_simulate(*, workers: int = 2, size: tuple[int, int] = (640, 480), cines: int = 8,
-                   frames: int = 40, repeats: int = 3, seed: int = 0) -> dict[str, object]:
+def bench_simulate(
+    *,
+    workers: int = 2,
+    size: tuple[int, int] = (640, 480),
+    cines: int = 8,
+    frames: int = 40,
+    repeats: int = 3,
+    seed: int = 0,
+) -> dict[str, object]:
     """Median frames/s over ``repeats`` runs of ``cines`` cines of ``frames`` frames each."""
     vendors = ("epiq7g", "ie33", "sc2000")
-    specs = [CineSpec(seed, i, VIEWS_CYCLE[i % 8], vendors[i % 3], size=size, n_frames=frames)
-             for i in range(cines)]
+    specs = [
+        CineSpec(seed, i, VIEWS_CYCLE[i % 8], vendors[i % 3], size=size, n_frames=frames)
+        for i in range(cines)
+    ]
     render_fps, write_fps = [], []
     ctx = mp.get_context("spawn")
     with ctx.Pool(processes=workers) as pool, tempfile.TemporaryDirectory() as tmp:
         warm = CineSpec(seed, 999, "A4C", "ie33", size=size, n_frames=2)
         pool.map(_render_only, [warm] * workers)
-        cfg = DatasetConfig(out=Path(tmp), patients=max(1, cines // 8 + (cines % 8 > 0)),
-                            seed=seed, n_frames=frames, size=size, workers=workers)
+        cfg = DatasetConfig(
+            out=Path(tmp),
+            patients=max(1, cines // 8 + (cines % 8 > 0)),
+            seed=seed,
+            n_frames=frames,
+            size=size,
+            workers=workers,
+        )
         jobs = plan(cfg)[:cines]
         for _ in range(repeats):
             t = time.perf_counter()
@@ -65,7 +80,8 @@ def bench_simulate(*, workers: int = 2, size: tuple[int, int] = (640, 480), cine
         "render_write_dicom_jpeg_fps_all": [round(v, 1) for v in write_fps],
         "render_cpu_ms_per_frame_median": round(statistics.median(cpu_ms), 2),
         "render_fps_if_cores_were_free_estimate": round(
-            workers * 1000 / statistics.median(cpu_ms), 1),
+            workers * 1000 / statistics.median(cpu_ms), 1
+        ),
         "load_average_1min": round(os.getloadavg()[0], 2),
         "cpu_count": mp.cpu_count(),
         "machine": platform.machine(),

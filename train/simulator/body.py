@@ -32,8 +32,9 @@ def _smooth_noise(rng: np.random.Generator, n: int, width: float) -> Arr:
     return y.astype(np.float32)
 
 
-def body_maps(acq: Acquisition, view: str, rng: np.random.Generator,
-              quality: float = 0.5) -> BodyMaps:
+def body_maps(
+    acq: Acquisition, view: str, rng: np.random.Generator, quality: float = 0.5
+) -> BodyMaps:
     """Probe-fixed maps for one cine; ``quality`` 0 (poor window) … 1 (excellent)."""
     r = acq.radii[:, None]
     th = acq.angles[None, :]

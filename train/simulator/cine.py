@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,13 +30,46 @@ Arr = np.ndarray
 ALL_VIEWS = (*VIEWS, OTHER)
 # Sweeps stay inside one acoustic window; SUB4C has no neighbour there and does not sweep.
 SWEEP_PARTNER = {
-    "A4C": "A5C", "A5C": "A4C", "A3C": "A2C", "A2C": "A3C",
-    "SAXMID": "SAXBASAL", "SAXBASAL": "SAXMID", "PLAX": "SAXBASAL",
+    "A4C": "A5C",
+    "A5C": "A4C",
+    "A3C": "A2C",
+    "A2C": "A3C",
+    "SAXMID": "SAXBASAL",
+    "SAXBASAL": "SAXMID",
+    "PLAX": "SAXBASAL",
 }
-FIRST = ("JANE", "JOHN", "MARIA", "AHMED", "LENA", "PIOTR", "AIKO", "CARLOS", "NOOR", "OLGA",
-         "SAMUEL", "INGRID", "KOFI", "MEI", "LUCAS", "FATIMA")
-LAST = ("DOE", "ROE", "TESTER", "SAMPLE", "EXAMPLE", "PHANTOM", "DUMMY", "MOCK", "SYNTH",
-        "FAKESON", "NOBODY", "PLACEHOLDER")
+FIRST = (
+    "JANE",
+    "JOHN",
+    "MARIA",
+    "AHMED",
+    "LENA",
+    "PIOTR",
+    "AIKO",
+    "CARLOS",
+    "NOOR",
+    "OLGA",
+    "SAMUEL",
+    "INGRID",
+    "KOFI",
+    "MEI",
+    "LUCAS",
+    "FATIMA",
+)
+LAST = (
+    "DOE",
+    "ROE",
+    "TESTER",
+    "SAMPLE",
+    "EXAMPLE",
+    "PHANTOM",
+    "DUMMY",
+    "MOCK",
+    "SYNTH",
+    "FAKESON",
+    "NOBODY",
+    "PLACEHOLDER",
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +88,9 @@ class CineSpec:
         if self.view not in ALL_VIEWS:
             raise ValueError(f"unknown view {self.view!r}; expected one of {', '.join(ALL_VIEWS)}")
         if self.vendor not in VENDORS:
-            raise ValueError(f"unknown vendor {self.vendor!r}; expected one of "
-                             f"{', '.join(VENDORS)}")
+            raise ValueError(
+                f"unknown vendor {self.vendor!r}; expected one of {', '.join(VENDORS)}"
+            )
         if self.n_frames is not None and self.n_frames < 1:
             raise ValueError(f"n_frames must be ≥ 1, not {self.n_frames}")
         if self.size is not None and (self.size[0] < 64 or self.size[1] < 48):
@@ -108,12 +143,13 @@ class Cine:
     apex_y: int
     hr: float
     patient: Patient
-    info: dict[str, object] = field(default_factory=dict)
+    info: Mapping[str, object] = field(default_factory=dict)
 
 
 def _cine_rng(spec: CineSpec) -> np.random.Generator:
-    return np.random.default_rng([spec.seed, spec.patient, ALL_VIEWS.index(spec.view) + 1,
-                                  int(spec.sweep)])
+    return np.random.default_rng(
+        [spec.seed, spec.patient, ALL_VIEWS.index(spec.view) + 1, int(spec.sweep)]
+    )
 
 
 def render_cine(spec: CineSpec) -> Cine:
@@ -158,7 +194,8 @@ def render_cine(spec: CineSpec) -> Cine:
     static_heart = np.where(body.clutter > 0, body.clutter, 0).astype(np.float32)
     static_body = (body.echo + body.clutter).astype(np.float32)
     static_field = imager.table[::-1][: acq.n_samples * acq.n_beams].reshape(
-        acq.n_samples, acq.n_beams)  # probe-fixed speckle (a different slice of the table)
+        acq.n_samples, acq.n_beams
+    )  # probe-fixed speckle (a different slice of the table)
 
     frames: list[Arr] = []
     labels: list[str] = []
@@ -179,8 +216,9 @@ def render_cine(spec: CineSpec) -> Cine:
         x, y, z = points_cache[1]
         d = respiration(t, resp_amp, resp_T, resp_ph) / patient.scale
         st = cardiac_state(t, hr)
-        x0, y0, z0 = heart.to_reference(x - d * resp_dir[0], y - d * resp_dir[1],
-                                        z - d * resp_dir[2], st)
+        x0, y0, z0 = heart.to_reference(
+            x - d * resp_dir[0], y - d * resp_dir[1], z - d * resp_dir[2], st
+        )
         echo, tissue, inside = heart.paint(x0, y0, z0, st, points_cache[2])
         u, v, nrm = cur.u, cur.v, cur.n
         a = x0 * u[0] + y0 * u[1] + z0 * u[2]
@@ -196,11 +234,16 @@ def render_cine(spec: CineSpec) -> Cine:
         env = imager.envelope(zfield, frame_rng, body.gain)
         frames.append(screen.compose(imager.log_compress(env), t))
     info.update(
-        depth_cm=acq.depth_cm, sector_deg=acq.sector_deg, quality=quality, f0_mhz=acq.f0_mhz,
-        dynamic_range_db=acq.dynamic_range_db, sweep_partner=partner or "",
+        depth_cm=acq.depth_cm,
+        sector_deg=acq.sector_deg,
+        quality=quality,
+        f0_mhz=acq.f0_mhz,
+        dynamic_range_db=acq.dynamic_range_db,
+        sweep_partner=partner or "",
     )
-    return Cine(frames, fps, labels, screen.region, screen.px_per_cm, int(screen.apex[1]), hr,
-                patient, info)
+    return Cine(
+        frames, fps, labels, screen.region, screen.px_per_cm, int(screen.apex[1]), hr, patient, info
+    )
 
 
 def _upsample(q: Arr, n: int) -> Arr:

@@ -50,13 +50,29 @@ def cardiac_state(t: float, hr: float) -> CardiacState:
     a_start = max(ts + 0.25, period - 0.17)  # atrial kick (A wave)
     contraction = _smooth_interp(
         t,
-        [(0.0, 0.0), (0.05, 0.02), (ts, 1.0), (ts + 0.07, 0.97), (ts + 0.2, 0.3),
-         (a_start, 0.18), (period - 0.04, 0.0), (period, 0.0)],
+        [
+            (0.0, 0.0),
+            (0.05, 0.02),
+            (ts, 1.0),
+            (ts + 0.07, 0.97),
+            (ts + 0.2, 0.3),
+            (a_start, 0.18),
+            (period - 0.04, 0.0),
+            (period, 0.0),
+        ],
     )
     mitral = _smooth_interp(
         t,
-        [(0.0, 0.0), (ts + 0.07, 0.0), (ts + 0.12, 1.0), (ts + 0.3, 0.5), (a_start, 0.45),
-         (a_start + 0.07, 0.85), (period - 0.02, 0.0), (period, 0.0)],
+        [
+            (0.0, 0.0),
+            (ts + 0.07, 0.0),
+            (ts + 0.12, 1.0),
+            (ts + 0.3, 0.5),
+            (a_start, 0.45),
+            (a_start + 0.07, 0.85),
+            (period - 0.02, 0.0),
+            (period, 0.0),
+        ],
     )
     aortic = _smooth_interp(
         t, [(0.0, 0.0), (0.05, 0.0), (0.09, 1.0), (ts - 0.04, 0.9), (ts, 0.0), (period, 0.0)]
@@ -70,8 +86,11 @@ def ecg(t: np.ndarray | float, hr: float) -> np.ndarray:
     ts = systole_duration(hr)
     t = np.asarray(t, dtype=np.float64) % period
     waves = [  # (centre s, amplitude, width s): P, Q, R, S, T
-        (-0.16, 0.12, 0.025), (-0.025, -0.12, 0.008), (0.0, 1.0, 0.011),
-        (0.028, -0.22, 0.01), (ts - 0.08, 0.28, 0.045),
+        (-0.16, 0.12, 0.025),
+        (-0.025, -0.12, 0.008),
+        (0.0, 1.0, 0.011),
+        (0.028, -0.22, 0.01),
+        (ts - 0.08, 0.28, 0.045),
     ]
     out = np.zeros_like(t)
     for shift in (-period, 0.0, period):

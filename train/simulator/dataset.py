@@ -30,8 +30,22 @@ from .vendors import VENDORS
 FORMATS = ("dicom", "mp4")
 ENCODINGS = ("jpeg", "rgb", "mono")
 MANIFEST_COLUMNS = (
-    "path", "patient_id", "study_id", "series_id", "vendor", "model", "view", "true_view",
-    "label_flipped", "n_frames", "fps", "width", "height", "region", "sweep", "frame_labels",
+    "path",
+    "patient_id",
+    "study_id",
+    "series_id",
+    "vendor",
+    "model",
+    "view",
+    "true_view",
+    "label_flipped",
+    "n_frames",
+    "fps",
+    "width",
+    "height",
+    "region",
+    "sweep",
+    "frame_labels",
     "simulated",
 )
 
@@ -136,19 +150,28 @@ def plan(cfg: DatasetConfig) -> list[Job]:
                 label, flipped = str(rng.choice(NEIGHBOURS[view])), True
             series = f"SE{k + 1:02d}"
             ext = "dcm" if cfg.fmt == "dicom" else "mp4"
-            jobs.append(Job(
-                spec=CineSpec(cfg.seed, p, view, vendor, size=size, n_frames=cfg.n_frames,
-                              sweep=cfg.sweep),
-                rel_path=f"{pid}/{sid}/{series}.{ext}",
-                patient_id=pid, study_id=f"{pid}-{sid}", series_id=series, series_number=k + 1,
-                label=label, flipped=flipped, fmt=cfg.fmt, encoding=cfg.encoding,
-                out=str(cfg.out),
-                uids={
-                    "study": _uid(cfg.seed, p, "study"),
-                    "series": _uid(cfg.seed, p, view, "series"),
-                    "sop": _uid(cfg.seed, p, view, "sop"),
-                },
-            ))
+            jobs.append(
+                Job(
+                    spec=CineSpec(
+                        cfg.seed, p, view, vendor, size=size, n_frames=cfg.n_frames, sweep=cfg.sweep
+                    ),
+                    rel_path=f"{pid}/{sid}/{series}.{ext}",
+                    patient_id=pid,
+                    study_id=f"{pid}-{sid}",
+                    series_id=series,
+                    series_number=k + 1,
+                    label=label,
+                    flipped=flipped,
+                    fmt=cfg.fmt,
+                    encoding=cfg.encoding,
+                    out=str(cfg.out),
+                    uids={
+                        "study": _uid(cfg.seed, p, "study"),
+                        "series": _uid(cfg.seed, p, view, "series"),
+                        "sop": _uid(cfg.seed, p, view, "sop"),
+                    },
+                )
+            )
     return jobs
 
 
@@ -174,14 +197,25 @@ def write_cine_file(cine: Cine, path: Path, job: Job) -> None:
     x0, y0, x1, y1 = cine.region
     p = cine.patient
     write_cine(
-        path, cine.frames, fps=cine.fps, encoding=job.encoding,
+        path,
+        cine.frames,
+        fps=cine.fps,
+        encoding=job.encoding,
         device=Device(style.manufacturer, style.model_name),
-        regions=[UltrasoundRegion(x0, y0, x1, y1, delta_cm=1.0 / cine.px_per_cm,
-                                  reference_y0=cine.apex_y)],
+        regions=[
+            UltrasoundRegion(
+                x0, y0, x1, y1, delta_cm=1.0 / cine.px_per_cm, reference_y0=cine.apex_y
+            )
+        ],
         identity=Identity(
-            patient_name=p.name, patient_id=p.patient_id, birth_date=p.birth_date,
-            study_date=p.study_date, study_time=p.study_time, study_uid=job.uids["study"],
-            series_uid=job.uids["series"], sop_uid=job.uids["sop"],
+            patient_name=p.name,
+            patient_id=p.patient_id,
+            birth_date=p.birth_date,
+            study_date=p.study_date,
+            study_time=p.study_time,
+            study_uid=job.uids["study"],
+            series_uid=job.uids["series"],
+            sop_uid=job.uids["sop"],
             series_number=job.series_number,
         ),
     )
@@ -215,11 +249,21 @@ def run_job(job: Job) -> dict[str, object]:
     style = VENDORS[job.spec.vendor]
     h, w = cine.frames[0].shape[:2]
     return {
-        "path": job.rel_path, "patient_id": job.patient_id, "study_id": job.study_id,
-        "series_id": job.series_id, "vendor": style.key, "model": style.model_name,
-        "view": job.label, "true_view": job.spec.view, "label_flipped": int(job.flipped),
-        "n_frames": len(cine.frames), "fps": f"{cine.fps:g}", "width": w, "height": h,
-        "region": " ".join(map(str, cine.region)), "sweep": int(bool(cine.info["sweep_partner"])),
+        "path": job.rel_path,
+        "patient_id": job.patient_id,
+        "study_id": job.study_id,
+        "series_id": job.series_id,
+        "vendor": style.key,
+        "model": style.model_name,
+        "view": job.label,
+        "true_view": job.spec.view,
+        "label_flipped": int(job.flipped),
+        "n_frames": len(cine.frames),
+        "fps": f"{cine.fps:g}",
+        "width": w,
+        "height": h,
+        "region": " ".join(map(str, cine.region)),
+        "sweep": int(bool(cine.info["sweep_partner"])),
         "frame_labels": _run_length(cine.labels) if cine.info["sweep_partner"] else "",
         "simulated": 1,
     }
@@ -235,8 +279,9 @@ def iter_rows(jobs: Sequence[Job], workers: int) -> Iterator[dict[str, object]]:
         yield from pool.imap_unordered(run_job, jobs, chunksize=1)
 
 
-def write_dataset(cfg: DatasetConfig,
-                  on_row: Callable[[dict[str, object]], None] | None = None) -> Path:
+def write_dataset(
+    cfg: DatasetConfig, on_row: Callable[[dict[str, object]], None] | None = None
+) -> Path:
     """Write every cine and the manifest; ``on_row`` is called as each cine finishes."""
     cfg.out.mkdir(parents=True, exist_ok=True)
     jobs = plan(cfg)

@@ -19,9 +19,14 @@ from .cine import CineSpec, render_cine
 from .vendors import VENDORS
 
 
-def gallery_image(*, seed: int = 0, views: Sequence[str] = VIEWS,
-                  vendors: Sequence[str] = tuple(VENDORS), tile: tuple[int, int] = (400, 300),
-                  frame: int = 5) -> Image.Image:
+def gallery_image(
+    *,
+    seed: int = 0,
+    views: Sequence[str] = VIEWS,
+    vendors: Sequence[str] = tuple(VENDORS),
+    tile: tuple[int, int] = (400, 300),
+    frame: int = 5,
+) -> Image.Image:
     """Rows: views; columns: vendors; each tile one frame of a fresh patient's cine."""
     tw, th = tile
     label_w, head_h = 110, 30
@@ -30,13 +35,20 @@ def gallery_image(*, seed: int = 0, views: Sequence[str] = VIEWS,
     draw = ImageDraw.Draw(canvas)
     for c, vendor in enumerate(vendors):
         style = VENDORS[vendor]
-        draw.text((label_w + c * tw + 8, 6), f"{style.model_name} style", font=font,
-                  fill=(230, 230, 230))
+        draw.text(
+            (label_w + c * tw + 8, 6), f"{style.model_name} style", font=font, fill=(230, 230, 230)
+        )
     for r, view in enumerate(views):
         draw.text((8, head_h + r * th + th // 2 - 10), view, font=font, fill=(255, 255, 255))
         for c, vendor in enumerate(vendors):
-            spec = CineSpec(seed=seed, patient=r * len(vendors) + c, view=view, vendor=vendor,
-                            size=tile, n_frames=frame + 1)
+            spec = CineSpec(
+                seed=seed,
+                patient=r * len(vendors) + c,
+                view=view,
+                vendor=vendor,
+                size=tile,
+                n_frames=frame + 1,
+            )
             img = render_cine(spec).frames[frame]
             canvas.paste(Image.fromarray(np.asarray(img)), (label_w + c * tw, head_h + r * th))
     return canvas

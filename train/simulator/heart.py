@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cycle import CardiacState
-from .shapes import Cylinder, Difference, Ellipsoid, Valve, frame_from_axis, unit
+from .shapes import Cylinder, Difference, Ellipsoid, Solid, Valve, frame_from_axis, unit
 
 Arr = np.ndarray
 
@@ -81,12 +81,14 @@ class Heart:
         lv_cav = Ellipsoid((0, 0, zc), (a, a, c), zmax=zb)
         lv_out = Ellipsoid((0, 0, zc), (a + w, a + w, c + 0.8 * w), zmax=zb + 0.15)
         rv_ell = Ellipsoid((-1.6 * s, 1.2 * s, zc - 1.2), (4.8 * s * rv, 3.6 * s * rv, 4.6))
-        rv_out = Ellipsoid(rv_ell.centre, tuple(r + 0.4 for r in rv_ell.radii), zmax=zb - 0.2)
+        rv_out = rv_ell.grown(0.4, zmax=zb - 0.2)
         rv_cav = Difference(Ellipsoid(rv_ell.centre, rv_ell.radii, zmax=zb - 0.3), lv_out)
-        la_cav = Ellipsoid((0.2 * s, -1.0 * s, zb + 2.3 * la), (2.2 * s * la, 2.0 * s * la,
-                                                                   2.5 * la), zmin=zb + 0.25)
-        ra_cav = Ellipsoid((-4.3 * s, -0.4 * s, zb + 1.8), (1.9 * s, 1.9 * s, 2.3),
-                           zmin=zb - 0.3)
+        la_cav = Ellipsoid(
+            (0.2 * s, -1.0 * s, zb + 2.3 * la),
+            (2.2 * s * la, 2.0 * s * la, 2.5 * la),
+            zmin=zb + 0.25,
+        )
+        ra_cav = Ellipsoid((-4.3 * s, -0.4 * s, zb + 1.8), (1.9 * s, 1.9 * s, 2.3), zmin=zb - 0.3)
         c_mv = (0.2 * s, -0.7 * s, zb)
         c_tv = (-4.1 * s, 0.0, zb - 0.5)
         c_av = np.array([-1.3 * s, 1.4 * s, zb + 0.35])
@@ -94,8 +96,11 @@ class Heart:
         c_pv = (1.0 * s, 3.6 * s, zb + 1.4)
         r_ao = 1.15 * s
         ao = Cylinder(tuple(c_av - 0.1 * a_dir), tuple(c_av + 5.0 * a_dir), r_ao)
-        sinus = Ellipsoid(tuple(c_av + 0.7 * a_dir), (1.4 * s, 1.4 * s, 0.8),
-                          axes=np.stack(frame_from_axis(a_dir)))
+        sinus = Ellipsoid(
+            tuple(c_av + 0.7 * a_dir),
+            (1.4 * s, 1.4 * s, 0.8),
+            axes=np.stack(frame_from_axis(a_dir)),
+        )
         lvot = Cylinder(tuple(c_av - 2.3 * a_dir), tuple(c_av + 0.05 * a_dir), 1.0 * s)
         rvot = Cylinder((-1.8 * s, 3.8 * s, zb - 1.5), c_pv, 1.1 * s)
         pa = Cylinder(c_pv, (1.9 * s, 2.9 * s, zb + 3.4), 1.05 * s)
@@ -104,7 +109,7 @@ class Heart:
         pap1 = Ellipsoid((1.25 * s, 1.0 * s, zc - 1.6), (0.55, 0.55, 1.7))
         pap2 = Ellipsoid((0.9 * s, -1.35 * s, zc - 1.6), (0.55, 0.55, 1.7))
 
-        self.structures: list[tuple[str, object]] = [
+        self.structures: list[tuple[str, Solid]] = [
             ("peri", lv_out.grown(0.35, zmax=zb + 0.3)),
             ("peri", rv_out.grown(0.3)),
             ("myo", lv_out),
@@ -132,10 +137,29 @@ class Heart:
         self.valves: list[tuple[str, Valve]] = [
             ("mitral", Valve(c_mv, (0, 0, -1), (1.55 * s, 1.2 * s), length=1.05)),
             ("mitral", Valve(c_tv, (0.15, 0, -1), (1.35 * s, 1.25 * s), length=1.05)),
-            ("aortic", Valve(tuple(c_av), tuple(a_dir), (r_ao, r_ao), closed=-0.3, open=1.3,
-                             length=1.0, cusps=3)),
-            ("aortic", Valve(c_pv, tuple(unit(np.subtract(pa.p1, c_pv))), (1.05 * s, 1.05 * s),
-                             closed=-0.3, open=1.3, length=1.0)),
+            (
+                "aortic",
+                Valve(
+                    tuple(c_av),
+                    tuple(a_dir),
+                    (r_ao, r_ao),
+                    closed=-0.3,
+                    open=1.3,
+                    length=1.0,
+                    cusps=3,
+                ),
+            ),
+            (
+                "aortic",
+                Valve(
+                    c_pv,
+                    tuple(unit(np.subtract(pa.p1, c_pv))),
+                    (1.05 * s, 1.05 * s),
+                    closed=-0.3,
+                    open=1.3,
+                    length=1.0,
+                ),
+            ),
         ]
         self.landmarks = {
             "apex": np.array([0.0, 0.0, 0.0]),
@@ -147,8 +171,11 @@ class Heart:
             "centre": np.array([-1.0 * s, 0.0, zc]),
         }
         self._echo = {
-            "peri": p.echo_peri, "myo": p.echo_myo, "wall": p.echo_wall,
-            "blood": p.echo_blood, "valve": p.echo_valve,
+            "peri": p.echo_peri,
+            "myo": p.echo_myo,
+            "wall": p.echo_wall,
+            "blood": p.echo_blood,
+            "valve": p.echo_valve,
         }
 
     def to_reference(self, x: Arr, y: Arr, z: Arr, st: CardiacState) -> tuple[Arr, Arr, Arr]:
@@ -177,17 +204,18 @@ class Heart:
         that can reach it while the heart moves ``margin`` cm; painting only visits those."""
         out: list[Arr | None] = []
         xf, yf, zf = x.ravel(), y.ravel(), z.ravel()
-        shapes = [s for _, s in self.structures] + [v for _, v in self.valves]
+        shapes: list[Solid] = [s for _, s in self.structures] + [v for _, v in self.valves]
         for shape in shapes:
-            lo, hi = shape.bounds()  # type: ignore[attr-defined]
+            lo, hi = shape.bounds()
             lo, hi = lo - margin, hi + margin
             m = (xf >= lo[0]) & (xf <= hi[0]) & (yf >= lo[1]) & (yf <= hi[1])
             m &= (zf >= lo[2]) & (zf <= hi[2])
             out.append(np.flatnonzero(m))
         return out
 
-    def paint(self, x: Arr, y: Arr, z: Arr, st: CardiacState,
-              cull: list[Arr | None] | None = None) -> tuple[Arr, Arr, Arr]:
+    def paint(
+        self, x: Arr, y: Arr, z: Arr, st: CardiacState, cull: list[Arr | None] | None = None
+    ) -> tuple[Arr, Arr, Arr]:
         """Echogenicity (myocardium ≈ 1, 0 outside the heart), a tissue mask (False in blood)
         and the heart mask, at reference points; ``cull`` from :meth:`cull` skips far points."""
         shape0 = x.shape
@@ -195,19 +223,18 @@ class Heart:
         echo = np.zeros(xf.shape, dtype=np.float32)
         tissue = np.ones(xf.shape, dtype=bool)
         heart = np.zeros(xf.shape, dtype=bool)
-        items: list[tuple[str, object]] = list(self.structures)
+        items: list[tuple[str, Solid]] = list(self.structures)
         for kind, valve in self.valves:
             items.append(("valve", valve.at(st.mitral if kind == "mitral" else st.aortic)))
         for k, (material, shape) in enumerate(items):
             idx = cull[k] if cull is not None else None
             if idx is None:
-                m = np.flatnonzero(shape.inside(xf, yf, zf))  # type: ignore[attr-defined]
+                m = np.flatnonzero(shape.inside(xf, yf, zf))
             elif idx.size == 0:
                 continue
             else:
-                m = idx[shape.inside(xf[idx], yf[idx], zf[idx])]  # type: ignore[attr-defined]
+                m = idx[shape.inside(xf[idx], yf[idx], zf[idx])]
             echo[m] = self._echo[material]
             tissue[m] = material != "blood"
             heart[m] = True
         return echo.reshape(shape0), tissue.reshape(shape0), heart.reshape(shape0)
-

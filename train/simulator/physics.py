@@ -43,8 +43,13 @@ class Acquisition:
     dynamic_range_db: float = 60.0
 
     @staticmethod
-    def sample(rng: np.random.Generator, *, depth_cm: float | None = None,
-               n_samples: int = 384, n_beams: int = 128) -> Acquisition:
+    def sample(
+        rng: np.random.Generator,
+        *,
+        depth_cm: float | None = None,
+        n_samples: int = 384,
+        n_beams: int = 128,
+    ) -> Acquisition:
         """Random settings in the typical adult cardiac ranges (same for every view)."""
         return Acquisition(
             n_samples=n_samples,
@@ -120,8 +125,15 @@ class BeamImager:
         off = int(rng.integers(0, 3 * self._n))
         return self.pool[off : off + self._n].reshape(self.acq.n_samples, self.acq.n_beams)
 
-    def scatterers(self, echo: Arr, tissue: Arr, cells: Arr, rng: np.random.Generator,
-                   static_echo: Arr | None = None, static_field: Arr | None = None) -> Arr:
+    def scatterers(
+        self,
+        echo: Arr,
+        tissue: Arr,
+        cells: Arr,
+        rng: np.random.Generator,
+        static_echo: Arr | None = None,
+        static_field: Arr | None = None,
+    ) -> Arr:
         """Complex scatterer amplitudes: tissue from the table at ``cells``, blood fresh."""
         field = np.where(tissue, self.table[cells], self.fresh(rng))
         z = field * np.sqrt(echo).astype(np.float32)

@@ -39,9 +39,8 @@ class Pose:
         lat = (r[:, None] * np.sin(theta)[None, :]).astype(np.float32)
         dep = (r[:, None] * np.cos(theta)[None, :]).astype(np.float32)
         o, u, v = self.origin, self.u, self.v
-        return tuple(  # type: ignore[return-value]
-            (o[k] + lat * u[k] + dep * v[k]).astype(np.float32) for k in range(3)
-        )
+        x, y, z = ((o[k] + lat * u[k] + dep * v[k]).astype(np.float32) for k in range(3))
+        return x, y, z
 
     def scaled(self, s: float) -> Pose:
         return Pose(self.origin * s, self.u, self.v)
@@ -50,8 +49,11 @@ class Pose:
 def _rotate(vec: Arr, axis: Arr, angle: float) -> Arr:
     """Rodrigues rotation of ``vec`` about unit ``axis``."""
     axis = unit(axis)
-    return (vec * np.cos(angle) + np.cross(axis, vec) * np.sin(angle)
-            + axis * axis.dot(vec) * (1 - np.cos(angle)))
+    return (
+        vec * np.cos(angle)
+        + np.cross(axis, vec) * np.sin(angle)
+        + axis * axis.dot(vec) * (1 - np.cos(angle))
+    )
 
 
 def _make(origin: Arr, v: Arr, u_hint: Arr, roll: float) -> Pose:
@@ -82,8 +84,9 @@ TILT_A4C = (-17.0, -7.0)
 TILT_A5C = (-3.5, 4.0)
 
 
-def view_pose(view: str, heart: Heart, rng: np.random.Generator,
-              tilt: float | None = None) -> tuple[Pose, dict[str, float | str]]:
+def view_pose(
+    view: str, heart: Heart, rng: np.random.Generator, tilt: float | None = None
+) -> tuple[Pose, dict[str, float | str]]:
     """A random plane of ``view`` (or ``OTHER``) for this heart, and the parameters drawn.
 
     ``tilt`` (degrees) overrides the apical anterior tilt (absolute, about the LV axis).
@@ -145,8 +148,9 @@ def view_pose(view: str, heart: Heart, rng: np.random.Generator,
         target = lm["centre"]
         origin = target + _rotate(pose.origin - target, axis, angle)
         info.update(base=base, off_axis_deg=float(np.rad2deg(angle)))
-        return Pose(origin, unit(_rotate(pose.u, axis, angle)),
-                    unit(_rotate(pose.v, axis, angle))), info
+        return Pose(
+            origin, unit(_rotate(pose.u, axis, angle)), unit(_rotate(pose.v, axis, angle))
+        ), info
     raise ValueError(f"unknown view {view!r}")
 
 

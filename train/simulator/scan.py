@@ -21,9 +21,19 @@ Arr = np.ndarray
 class ScanConverter:
     """Bilinear polar→Cartesian map for one screen geometry."""
 
-    def __init__(self, width: int, height: int, *, apex: tuple[float, float], px_per_cm: float,
-                 sector_deg: float, depth_cm: float, n_samples: int, n_beams: int,
-                 r_min_cm: float = 0.0) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        *,
+        apex: tuple[float, float],
+        px_per_cm: float,
+        sector_deg: float,
+        depth_cm: float,
+        n_samples: int,
+        n_beams: int,
+        r_min_cm: float = 0.0,
+    ) -> None:
         self.width, self.height = width, height
         self.apex, self.px_per_cm = apex, px_per_cm
         self.depth_cm, self.r_min_cm = depth_cm, r_min_cm

@@ -6,10 +6,19 @@ Every shape has ``inside(x, y, z) -> bool array``; they are the bricks of the he
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 Arr = np.ndarray
+
+
+class Solid(Protocol):
+    """Anything with a bounding box and an inside test (every shape here)."""
+
+    def bounds(self) -> tuple[Arr, Arr]: ...
+
+    def inside(self, x: Arr, y: Arr, z: Arr) -> Arr: ...
 
 
 def unit(v: tuple[float, float, float] | Arr) -> Arr:
@@ -49,8 +58,11 @@ class Ellipsoid:
 
     def bounds(self) -> tuple[Arr, Arr]:
         c = np.asarray(self.centre, dtype=np.float64)
-        r = np.asarray(self.radii, dtype=np.float64) if self.axes is None else np.full(
-            3, max(self.radii))
+        r = (
+            np.asarray(self.radii, dtype=np.float64)
+            if self.axes is None
+            else np.full(3, max(self.radii))
+        )
         lo, hi = c - r, c + r
         lo[2], hi[2] = max(lo[2], self.zmin), min(hi[2], self.zmax)
         return lo, hi
@@ -100,14 +112,14 @@ class Cylinder:
 class Difference:
     """Points inside ``a`` and not inside ``b``."""
 
-    a: object
-    b: object
+    a: Solid
+    b: Solid
 
     def bounds(self) -> tuple[Arr, Arr]:
-        return self.a.bounds()  # type: ignore[attr-defined, no-any-return]
+        return self.a.bounds()
 
     def inside(self, x: Arr, y: Arr, z: Arr) -> Arr:
-        return self.a.inside(x, y, z) & ~self.b.inside(x, y, z)  # type: ignore[attr-defined]
+        return self.a.inside(x, y, z) & ~self.b.inside(x, y, z)
 
 
 @dataclass
@@ -140,8 +152,17 @@ class Valve:
         return c - r, c + r
 
     def at(self, opening: float) -> Valve:
-        return Valve(self.centre, self.axis, self.radii, self.thickness, self.length,
-                     self.closed, self.open, self.cusps, float(np.clip(opening, 0, 1)))
+        return Valve(
+            self.centre,
+            self.axis,
+            self.radii,
+            self.thickness,
+            self.length,
+            self.closed,
+            self.open,
+            self.cusps,
+            float(np.clip(opening, 0, 1)),
+        )
 
     def inside(self, x: Arr, y: Arr, z: Arr) -> Arr:
         e1, e2, a = self._frame

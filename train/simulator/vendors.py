@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -50,19 +51,64 @@ class VendorStyle:
 
 VENDORS: dict[str, VendorStyle] = {
     "epiq7g": VendorStyle(
-        "epiq7g", "Philips Healthcare", "EPIQ 7G", (1024, 768), (0.5, 0.115), 0.885, 0.0,
-        1.45, (0.95, 0.98, 1.0), 0, (220, 220, 220), (40, 230, 80), (0.08, 0.905, 0.78, 0.985),
-        "left", "right", "dot", ("X5-1", "S5-1"), 1.0,
+        "epiq7g",
+        "Philips Healthcare",
+        "EPIQ 7G",
+        (1024, 768),
+        (0.5, 0.115),
+        0.885,
+        0.0,
+        1.45,
+        (0.95, 0.98, 1.0),
+        0,
+        (220, 220, 220),
+        (40, 230, 80),
+        (0.08, 0.905, 0.78, 0.985),
+        "left",
+        "right",
+        "dot",
+        ("X5-1", "S5-1"),
+        1.0,
     ),
     "ie33": VendorStyle(
-        "ie33", "Philips Medical Systems", "iE33", (800, 600), (0.46, 0.14), 0.865, 0.0,
-        1.6, (1.0, 0.95, 0.84), 4, (235, 225, 150), (60, 220, 60), (0.05, 0.885, 0.7, 0.975),
-        "right", "left", "dot", ("S5-1", "X3-1"), 0.95,
+        "ie33",
+        "Philips Medical Systems",
+        "iE33",
+        (800, 600),
+        (0.46, 0.14),
+        0.865,
+        0.0,
+        1.6,
+        (1.0, 0.95, 0.84),
+        4,
+        (235, 225, 150),
+        (60, 220, 60),
+        (0.05, 0.885, 0.7, 0.975),
+        "right",
+        "left",
+        "dot",
+        ("S5-1", "X3-1"),
+        0.95,
     ),
     "sc2000": VendorStyle(
-        "sc2000", "SIEMENS", "ACUSON SC2000", (1016, 758), (0.52, 0.105), 0.87, 0.035,
-        1.55, (1.0, 1.0, 0.98), 2, (200, 210, 225), (230, 220, 60), (0.12, 0.895, 0.88, 0.975),
-        "left", "right", "triangle", ("4V1c", "4Z1c"), 1.05,
+        "sc2000",
+        "SIEMENS",
+        "ACUSON SC2000",
+        (1016, 758),
+        (0.52, 0.105),
+        0.87,
+        0.035,
+        1.55,
+        (1.0, 1.0, 0.98),
+        2,
+        (200, 210, 225),
+        (230, 220, 60),
+        (0.12, 0.895, 0.88, 0.975),
+        "left",
+        "right",
+        "triangle",
+        ("4V1c", "4Z1c"),
+        1.05,
     ),
 }
 
@@ -84,16 +130,28 @@ class ScreenText:
 
 
 @lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=max(8, size))
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's bundled font at ``size`` px (at least 8).
+
+    ``load_default`` is typed ``FreeTypeFont | ImageFont`` because it falls back to the old bitmap
+    font without FreeType; with a ``size`` and FreeType (every Pillow wheel) it is a FreeTypeFont.
+    """
+    return cast(ImageFont.FreeTypeFont, ImageFont.load_default(size=max(8, size)))
 
 
 class Screen:
     """One cine's screen: static overlay, scan converter, grey map and ECG strip."""
 
-    def __init__(self, style: VendorStyle, acq: Acquisition, text: ScreenText, *,
-                 size: tuple[int, int] | None = None, hr: float = 70.0,
-                 ecg_window_s: float = 2.5) -> None:
+    def __init__(
+        self,
+        style: VendorStyle,
+        acq: Acquisition,
+        text: ScreenText,
+        *,
+        size: tuple[int, int] | None = None,
+        hr: float = 70.0,
+        ecg_window_s: float = 2.5,
+    ) -> None:
         self.style = style
         self.width, self.height = size or style.size
         w, h = self.width, self.height
@@ -104,8 +162,14 @@ class Screen:
         self.px_per_cm = float(ppc)
         self.apex = apex
         self.scan = ScanConverter(
-            w, h, apex=apex, px_per_cm=ppc, sector_deg=acq.sector_deg, depth_cm=acq.depth_cm,
-            n_samples=acq.n_samples, n_beams=acq.n_beams,
+            w,
+            h,
+            apex=apex,
+            px_per_cm=ppc,
+            sector_deg=acq.sector_deg,
+            depth_cm=acq.depth_cm,
+            n_samples=acq.n_samples,
+            n_beams=acq.n_beams,
             r_min_cm=style.r_min_frac * acq.depth_cm,
         )
         self.acq, self.text, self.hr = acq, text, hr
@@ -140,14 +204,29 @@ class Screen:
         font, small = _font(fs), _font(max(8, int(fs * 0.85)))
         # header: the rows anonymisation must blank
         d.text((int(0.01 * w), int(0.008 * h)), f"{t.institution}", font=font, fill=s.text)
-        d.text((int(0.01 * w), int(0.008 * h) + fs + 2),
-               f"{t.patient}    ID: {t.patient_id}", font=font, fill=s.text)
+        d.text(
+            (int(0.01 * w), int(0.008 * h) + fs + 2),
+            f"{t.patient}    ID: {t.patient_id}",
+            font=font,
+            fill=s.text,
+        )
         d.text((int(0.62 * w), int(0.008 * h)), f"{t.date}  {t.time}", font=font, fill=s.text)
-        d.text((int(0.62 * w), int(0.008 * h) + fs + 2),
-               f"{t.probe}  {t.preset}", font=small, fill=s.text)
+        d.text(
+            (int(0.62 * w), int(0.008 * h) + fs + 2),
+            f"{t.probe}  {t.preset}",
+            font=small,
+            fill=s.text,
+        )
         lines = [
-            f"FR {t.fps:.0f}Hz", f"{acq.depth_cm:.0f}cm", "", "2D", f"{t.gain_pct}%",
-            f"C {acq.dynamic_range_db:.0f}", f"P {t.power}", f"{acq.f0_mhz:.1f} MHz", "HGen",
+            f"FR {t.fps:.0f}Hz",
+            f"{acq.depth_cm:.0f}cm",
+            "",
+            "2D",
+            f"{t.gain_pct}%",
+            f"C {acq.dynamic_range_db:.0f}",
+            f"P {t.power}",
+            f"{acq.f0_mhz:.1f} MHz",
+            "HGen",
         ]
         x_side = int(0.015 * w) if s.side == "left" else int(0.84 * w)
         for i, line in enumerate(lines):
@@ -164,7 +243,7 @@ class Screen:
             arr[by0:by1, bx : bx + max(3, int(0.01 * w))] = bar[:, None, :]
         return arr
 
-    def _draw_ruler(self, d: ImageDraw.ImageDraw, font: ImageFont.ImageFont) -> None:
+    def _draw_ruler(self, d: ImageDraw.ImageDraw, font: ImageFont.FreeTypeFont) -> None:
         s, acq = self.style, self.acq
         ax, ay = self.apex
         half = np.deg2rad(acq.sector_deg) / 2
@@ -237,6 +316,10 @@ class Screen:
         d = ImageDraw.Draw(img)
         x1, y0 = self.ecg_box[2], self.ecg_box[1]
         fs = max(8, int(round(self.height * 0.021 * self.style.font_scale)))
-        d.text((x1 + 0.02 * self.width, y0 + 2), f"HR {self.hr:.0f} bpm", font=_font(fs),
-               fill=self.style.ecg_colour)
+        d.text(
+            (x1 + 0.02 * self.width, y0 + 2),
+            f"HR {self.hr:.0f} bpm",
+            font=_font(fs),
+            fill=self.style.ecg_colour,
+        )
         self.base = np.asarray(img).copy()
