@@ -446,7 +446,8 @@ def make_sweep(
 ) -> Path:
     """Write a simulated cine that sweeps between views (each view's own probe sweep, one
     after the other, same patient and scanner) as JPEG DICOM, with its ``.labels.json``
-    sidecar. The simulator (``echostream.train``) is imported only here."""
+    sidecar: the view per frame, ``null`` while the probe moves between views. The simulator
+    (``echostream.train``) is imported only here."""
     try:
         from echostream.train.simulator.cine import CineSpec, render_cine
     except ImportError as err:
@@ -467,7 +468,12 @@ def make_sweep(
         fps = fps or cine.fps
         region = cine.region if not frames else region
         frames += cine.frames
-        labels += [lab if lab in VIEW_SET else None for lab in cine.labels]
+        # Transit frames (probe between two views) have no steady truth: left out of flicker.
+        moving = cine.moving or [False] * len(cine.labels)
+        labels += [
+            lab if lab in VIEW_SET and not move else None
+            for lab, move in zip(cine.labels, moving, strict=True)
+        ]
     out = Path(out)
     write_cine(out, frames, fps=float(fps or 30.0), regions=[UltrasoundRegion(*region)])
     out.with_suffix(".labels.json").write_text(

@@ -144,6 +144,26 @@ class Cine:
     hr: float
     patient: Patient
     info: Mapping[str, object] = field(default_factory=dict)
+    moving: list[bool] = field(default_factory=list)  # per frame: the probe is between views
+
+
+def sweep_weight(i: int, n: int) -> float:
+    """How far a sweep cine's probe is from its view (0) towards the partner view (1).
+
+    The probe holds at the view, moves over 10 % of the cine, holds at the partner, and moves
+    back: holds of 25 %, 30 % and 25 %, transits smoothed with a raised cosine. Frames with
+    0 < w < 1 are transit frames (no steady view).
+
+    >>> [round(sweep_weight(i, 21), 2) for i in (0, 5, 6, 7, 10, 15, 20)]
+    [0.0, 0.0, 0.5, 1.0, 1.0, 0.0, 0.0]
+    """
+    p = i / max(n - 1, 1)
+    if p < 0.25 or p >= 0.75:
+        return 0.0
+    if 0.35 <= p < 0.65:
+        return 1.0
+    s = (p - 0.25) / 0.1 if p < 0.35 else (0.75 - p) / 0.1  # 0 → 1 along the transit
+    return round(float(0.5 * (1 - np.cos(np.pi * s))), 9)
 
 
 def _cine_rng(spec: CineSpec) -> np.random.Generator:
@@ -199,17 +219,20 @@ def render_cine(spec: CineSpec) -> Cine:
 
     frames: list[Arr] = []
     labels: list[str] = []
+    moving: list[bool] = []
     points_cache: tuple[Pose, tuple[Arr, Arr, Arr], list[Arr | None]] | None = None
     margin = 2.4 + resp_amp / patient.scale
     for i in range(n):
         t = t0 + i / fps
         if pose_b is not None:
-            w = round(0.5 * (1 - np.cos(2 * np.pi * i / max(n - 1, 1))), 9)
-            cur = blend(pose, pose_b, float(w))
+            w = sweep_weight(i, n)
+            cur = blend(pose, pose_b, w)
             labels.append(spec.view if w <= 0.5 else str(partner))
+            moving.append(0.0 < w < 1.0)
         else:
             cur = pose
             labels.append(spec.view)
+            moving.append(False)
         if points_cache is None or points_cache[0] is not cur:
             pts = cur.points(coarse, theta)
             points_cache = (cur, pts, heart.cull(*pts, margin=margin))
@@ -242,7 +265,16 @@ def render_cine(spec: CineSpec) -> Cine:
         sweep_partner=partner or "",
     )
     return Cine(
-        frames, fps, labels, screen.region, screen.px_per_cm, int(screen.apex[1]), hr, patient, info
+        frames,
+        fps,
+        labels,
+        screen.region,
+        screen.px_per_cm,
+        int(screen.apex[1]),
+        hr,
+        patient,
+        info,
+        moving,
     )
 
 
