@@ -258,3 +258,64 @@ def test_repeats_keep_images_per_run_similar():
         r = repeats_for(n, ref, 1000)
         assert abs(n * r - ref) <= n / 2 + 1e-9
     assert repeats_for(1, ref, 50) == 50  # the cap
+
+
+def test_ray_backend_schedules_each_run_as_a_task(monkeypatch, tmp_path):
+    """With a stand-in ``ray`` module: one task per unfinished run, failures reported, the
+    grid's bookkeeping (done / failed) as in local runs."""
+    import sys
+    import types
+
+    import echostream.train.experiments.ray_backend as rb
+
+    submitted, inits = [], []
+
+    class Ref:
+        def __init__(self, fn, arg):
+            self.fn, self.arg = fn, arg
+
+    fake = types.ModuleType("ray")
+    fake.is_initialized = lambda: bool(inits)
+    fake.init = lambda address: inits.append(address)
+
+    def remote(**opts):
+        assert opts["num_cpus"] == 2 and opts["max_retries"] == 0
+
+        def wrap(fn):
+            return types.SimpleNamespace(remote=lambda arg: submitted.append(arg) or Ref(fn, arg))
+
+        return wrap
+
+    fake.remote = remote
+    fake.wait = lambda refs, num_returns: (refs[:num_returns], refs[num_returns:])
+
+    def get(ref):
+        if ref.arg["cell"].endswith("5pct"):
+            raise RuntimeError("task failed on the worker")
+        return {"cell": ref.arg["cell"], "seed": ref.arg["seed"]}
+
+    fake.get = get
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    exp = load_experiment(CONFIGS / "exp4_size.yaml", scale="tiny")
+    specs = plan(exp, tmp_path / "data", out_root=tmp_path, seeds=1)
+    res = run_grid(specs, ray_address="ray://head:10001", ray_resources={"num_cpus": 2},
+                   progress=False)  # fmt: skip
+    assert inits == ["ray://head:10001"]
+    assert len(submitted) == len(specs) == 6
+    assert res["done"] == 3 and len(res["failed"]) == 3
+    assert all("task failed" in msg for _, msg in res["failed"])
+    assert rb.import_ray() is fake
+
+
+def test_changed_config_does_not_reuse_old_results(tmp_path):
+    exp = load_experiment(CONFIGS / "exp4_size.yaml", scale="tiny")
+    spec = plan(exp, tmp_path / "data", out_root=tmp_path, seeds=1)[0]
+    d = Path(spec.run_dir)
+    d.mkdir(parents=True)
+    (d / "result.json").write_text(json.dumps({"fingerprint": spec.fingerprint()}))
+    (d / "DONE").write_text("x\n")
+    res = run_grid([spec], progress=False, runner=lambda _d: pytest.fail("must be skipped"))
+    assert res["skipped"] == 1
+    spec.config["train"]["epochs"] = 99  # the experiment file changed
+    with pytest.raises(ValueError, match="different configuration"):
+        run_grid([spec], progress=False)
