@@ -32,9 +32,13 @@ def ci_cell(stat: dict[str, Any] | None) -> str:
 def init_note(cell: dict[str, Any]) -> str:
     """ "ImageNet" / "random init" for a summarised cell, from what its runs actually used."""
     inits = cell.get("init", [])
-    if any(i.startswith("random") for i in inits):
+    rand = any(i.startswith("random") for i in inits)
+    imnet = any(i.startswith("ImageNet") for i in inits)
+    if rand and imnet:
+        return "MIXED: some seeds ImageNet, some random init"
+    if rand:
         return "random init"
-    if any(i.startswith("ImageNet") for i in inits):
+    if imnet:
         return "ImageNet"
     return ", ".join(inits) or "?"
 

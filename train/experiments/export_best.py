@@ -51,6 +51,8 @@ def export_best(exp_root: str | Path) -> Path | None:
         raise FileNotFoundError(f"{ckpt}: the best run's checkpoint is missing")
     out_dir = exp_root / "best"
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob("*.onnx*"):  # an earlier best of this experiment
+        stale.unlink()
     onnx_path = out_dir / f"{cell}-seed{run['seed']}.onnx"
     _, info = export_checkpoint(ckpt, onnx_path)
     c = summarise(results)[cell]
