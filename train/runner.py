@@ -112,6 +112,31 @@ def _default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / (f"{cfg.name}-{cfg.scale}" if cfg.scale else cfg.name)
 
 
+def checkpoint_saver(
+    cfg: RunConfig, model_kwargs: dict[str, Any], provenance: dict[str, Any], resolved: dict
+) -> Any:
+    """The ``save(path, net, *, epoch, optimizer_state, extra)`` function :func:`fit` calls:
+    :func:`~echostream.models.checkpoint.save_checkpoint` with this run's name, config and
+    provenance."""
+    from echostream.models.checkpoint import save_checkpoint
+
+    def save(path, net, *, epoch, optimizer_state=None, extra=None):
+        save_checkpoint(
+            path,
+            net,
+            model_name=cfg.model.name,
+            model_kwargs=model_kwargs,
+            cfg=net.cfg,
+            provenance=provenance,
+            config=resolved,
+            epoch=epoch,
+            optimizer_state=optimizer_state,
+            extra=extra,
+        )
+
+    return save
+
+
 def train_main(
     config: str | Path | RunConfig,
     data_dir: str | Path,
@@ -126,7 +151,7 @@ def train_main(
     import torch
     from torch import nn
 
-    from echostream.models.checkpoint import make_provenance, save_checkpoint
+    from echostream.models.checkpoint import make_provenance
     from echostream.models.registry import create_model
 
     from .augment import EvalPreset, TrainPreset
@@ -246,19 +271,7 @@ def train_main(
             whitening={"mean": mean, "std": std, "frames": int(len(rows["train"]))},
         )
 
-        def save(path, net, *, epoch, optimizer_state=None, extra=None):
-            save_checkpoint(
-                path,
-                net,
-                model_name=cfg.model.name,
-                model_kwargs=model_kwargs,
-                cfg=net.cfg,
-                provenance=provenance,
-                config=resolved,
-                epoch=epoch,
-                optimizer_state=optimizer_state,
-                extra=extra,
-            )
+        save = checkpoint_saver(cfg, model_kwargs, provenance, resolved)
 
         t0 = time.perf_counter()
         result = fit(

@@ -233,13 +233,13 @@ def run_cell(spec: RunSpec | dict[str, Any], *, progress: bool = False) -> dict[
     import torch
     from torch import nn
 
-    from echostream.models.checkpoint import make_provenance, save_checkpoint
+    from echostream.models.checkpoint import make_provenance
     from echostream.train.augment import EvalPreset, TrainPreset
     from echostream.train.config import config_from_dict
     from echostream.train.data import FrameDataset, class_weights, make_loader, pixel_stats
     from echostream.train.evaluate import compute_metrics, predict, write_report
     from echostream.train.loop import DistInfo, fit, resolve_device, seed_everything
-    from echostream.train.runner import dataset_seed, prepare_data
+    from echostream.train.runner import checkpoint_saver, dataset_seed, prepare_data
 
     spec = RunSpec.from_dict(spec) if isinstance(spec, dict) else spec
     t_start = time.perf_counter()
@@ -315,19 +315,7 @@ def run_cell(spec: RunSpec | dict[str, Any], *, progress: bool = False) -> dict[
         init=init,
     )
 
-    def save(path, net, *, epoch, optimizer_state=None, extra=None):
-        save_checkpoint(
-            path,
-            net,
-            model_name=cfg.model.name,
-            model_kwargs=model_kwargs,
-            cfg=net.cfg,
-            provenance=provenance,
-            config=resolved,
-            epoch=epoch,
-            optimizer_state=optimizer_state,
-            extra=extra,
-        )
+    save = checkpoint_saver(cfg, model_kwargs, provenance, resolved)
 
     t0 = time.perf_counter()
     result = fit(
