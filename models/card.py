@@ -126,10 +126,6 @@ def most_confused(cm: Sequence[Sequence[int]], labels: Sequence[str], top: int =
     ]
 
 
-def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.1f} %"
-
-
 def _size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
@@ -202,6 +198,8 @@ def _commands(cmd: str | Sequence[str]) -> list[str]:
 
 
 def _metrics_section(doc: dict[str, Any]) -> list[str]:
+    from echostream.train.evaluate import headline_rows, pct
+
     m = doc.get("metrics", doc)
     simulated = bool(doc.get("simulated_data", False))
     head = "Simulated test metrics" if simulated else "Test metrics (data not marked simulated)"
@@ -217,22 +215,13 @@ def _metrics_section(doc: dict[str, Any]) -> list[str]:
             lines.append(f"- {key}: {doc[key]}")
     lines += [
         "",
-        "| metric | value |",
-        "|---|---|",
-        f"| frames | {m['frames']} |",
-        f"| cines | {m['cines']} |",
-        f"| frame accuracy | {_pct(m['frame_accuracy'])} |",
-        f"| sequence accuracy (majority vote per cine) | {_pct(m['sequence_accuracy'])} |",
-        f"| macro precision | {_pct(m['macro_precision'])} |",
-        f"| macro recall | {_pct(m['macro_recall'])} |",
+        *headline_rows(m),
         "",
         "| class | recall | precision | frames |",
         "|---|---|---|---|",
     ]
     for name, pc in m["per_class"].items():
-        lines.append(
-            f"| {name} | {_pct(pc['recall'])} | {_pct(pc['precision'])} | {pc['support']} |"
-        )
+        lines.append(f"| {name} | {pct(pc['recall'])} | {pct(pc['precision'])} | {pc['support']} |")
     labels, cm = m["labels"], m["confusion_matrix"]
     lines += ["", "Confusion matrix (frames; rows = true view, columns = predicted):", ""]
     lines.append("| true \\ predicted | " + " | ".join(labels) + " |")

@@ -354,8 +354,23 @@ def write_report(
     return out / "report.md"
 
 
-def _pct(v: float | None) -> str:
+def pct(v: float | None) -> str:
+    """A fraction as a percentage with one decimal, ``"n/a"`` for None."""
     return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
+def headline_rows(m: dict[str, Any]) -> list[str]:
+    """The markdown table of frames, cines, accuracies and macro precision/recall."""
+    return [
+        "| metric | value |",
+        "|---|---|",
+        f"| frames | {m['frames']} |",
+        f"| cines | {m['cines']} |",
+        f"| frame accuracy | {pct(m['frame_accuracy'])} |",
+        f"| sequence accuracy (majority vote per cine) | {pct(m['sequence_accuracy'])} |",
+        f"| macro precision | {pct(m['macro_precision'])} |",
+        f"| macro recall | {pct(m['macro_recall'])} |",
+    ]
 
 
 def _markdown(
@@ -375,15 +390,8 @@ def _markdown(
         lines.append(f"- note: {note}")
     lines += [
         "",
-        "| metric | value |",
-        "|---|---|",
-        f"| frames | {m['frames']} |",
-        f"| cines | {m['cines']} |",
-        f"| frame accuracy | {_pct(m['frame_accuracy'])} |",
-        f"| sequence accuracy (majority vote per cine) | {_pct(m['sequence_accuracy'])} |",
-        f"| macro precision | {_pct(m['macro_precision'])} |",
-        f"| macro recall | {_pct(m['macro_recall'])} |",
-        f"| macro F1 | {_pct(m['macro_f1'])} |",
+        *headline_rows(m),
+        f"| macro F1 | {pct(m['macro_f1'])} |",
         f"| macro AUC (one-vs-rest) | {m['macro_auc']:.4f} |"
         if m["macro_auc"] is not None
         else "| macro AUC (one-vs-rest) | n/a |",
@@ -395,7 +403,7 @@ def _markdown(
     for name, pc in m["per_class"].items():
         auc = m["auc"].get(name)
         lines.append(
-            f"| {name} | {_pct(pc['precision'])} | {_pct(pc['recall'])} | {_pct(pc['f1'])} | "
+            f"| {name} | {pct(pc['precision'])} | {pct(pc['recall'])} | {pct(pc['f1'])} | "
             f"{'n/a' if auc is None else f'{auc:.4f}'} | {pc['support']} |"
         )
     lines += [
