@@ -13,25 +13,22 @@ import typer
 BACKEND_HELP = "auto | onnxruntime | tensorrt | torch"
 
 
-def _engine(model: Path | None, backend: str, cfg: dict, workers: int | None = None):  # noqa: ANN202
-    """Load the model or exit 2 with one line naming the missing/bad file."""
-    import os
-
+def _engine(  # noqa: ANN202
+    model: Path | None, backend: str, cfg: dict, workers: int | None = None, live: bool = False
+):
+    """Load the model or exit 2 with one line naming the missing/bad file. Inference threads
+    and spinning come from the ``backend`` (files) or ``live`` settings."""
     from .defaults import default_model_path, missing_model_message
     from .model_file import ModelFileError
-    from .pipeline import Engine
+    from .pipeline import Engine, backend_options
 
     path = model or default_model_path()
     if not path.is_file():
         typer.echo(f"error: {missing_model_message(path)}", err=True)
         raise typer.Exit(2)
-    threads = int(cfg.get("backend", {}).get("threads", 0))
-    if threads == 0:  # leave the decode workers their cores
-        w = workers or int(cfg.get("reader", {}).get("workers", 2))
-        threads = max(1, (os.cpu_count() or 1) - w)
     name = backend if backend != "config" else str(cfg.get("backend", {}).get("name", "auto"))
     try:
-        return Engine.load(path, name, threads=threads)
+        return Engine.load(path, name, **backend_options(cfg, live=live, workers=workers))
     except (ModelFileError, RuntimeError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -155,7 +152,7 @@ def live(
     from .sinks import to_json
 
     cfg = _config(config)
-    engine = _engine(model, backend, cfg, workers=1)
+    engine = _engine(model, backend, cfg, workers=1, live=True)
     labels = engine.labels
     count = {"n": 0}
 
@@ -213,6 +210,22 @@ def bench_stream(
     make_sweep: Path | None = typer.Option(
         None, "--make-sweep", help="Simulate a sweep cine here."
     ),
+    sweep_quality: float = typer.Option(
+        0.1,
+        "--sweep-quality",
+        help="--make-sweep acoustic window 0 (poor) … 1 (excellent); the default 0.1 is a poor "
+        "window, the hard case smoothing exists for.",
+    ),
+    sweep_seed: int = typer.Option(1, "--sweep-seed", help="--make-sweep simulator seed."),
+    sweep_frames: int = typer.Option(
+        600, "--sweep-frames", help="--make-sweep frames per view sweep."
+    ),
+    steady: list[Path] | None = typer.Option(
+        None, "--steady", help="A one-view cine (e.g. real echo) for label flicker; repeatable."
+    ),
+    no_int8: bool = typer.Option(
+        False, "--no-int8", help="Do not also time the model's .int8.onnx sibling."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Also write the JSON here."),
     config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
 ) -> None:
@@ -228,8 +241,10 @@ def bench_stream(
         cfg["reader"]["preprocess_workers"] = pre_workers
     if make_sweep is not None:
         try:
-            sweep = simulate_sweep(make_sweep)
-        except RuntimeError as err:
+            sweep = simulate_sweep(
+                make_sweep, quality=sweep_quality, seed=sweep_seed, frames_per_view=sweep_frames
+            )
+        except (RuntimeError, ValueError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
         typer.echo(f"sweep cine written: {sweep}", err=True)
@@ -239,13 +254,15 @@ def bench_stream(
             raise typer.Exit(2)
         source = sweep
     engine = _engine(model, backend, cfg, workers)
+    live_engine = None if no_live else _engine(model, backend, cfg, workers=1, live=True)
     try:
         result = run_bench(
             str(source), engine, cfg, repeat=repeat, workers=workers, naive=not no_naive,
             checkpoint=str(checkpoint) if checkpoint else None, live=not no_live,
             sweep=str(sweep) if sweep else None,
             sweep_truth=str(sweep_truth) if sweep_truth else None,
-            progress=lambda msg: typer.echo(msg, err=True),
+            progress=lambda msg: typer.echo(msg, err=True), live_engine=live_engine,
+            int8=not no_int8, steady=[str(p) for p in steady or []],
         )  # fmt: skip
     except (SourceError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)

@@ -24,7 +24,7 @@ REPO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "stream.yaml"
 DEFAULTS: dict[str, Any] = {
     "reader": {"workers": 2, "preprocess_workers": 1, "reduced_scale": True, "queue_size": 64},
     "preprocess": {},
-    "backend": {"name": "auto", "threads": 0, "batch_size": 32},
+    "backend": {"name": "auto", "threads": 0, "spin": False, "batch_size": 8},
     "smoother": {
         "stages": ["ema", "hysteresis", "uncertain"],
         "ema": {"alpha": 0.3},
@@ -33,7 +33,18 @@ DEFAULTS: dict[str, Any] = {
         "uncertain": {"threshold": 0.5},
     },
     "overlay": {"top_k": 3},
-    "live": {"queue_size": 4, "sink_queue_size": 8, "show_port": 8765, "read_timeout": 5.0},
+    "live": {
+        "threads": 1,
+        "spin": False,
+        "preprocess_in_reader": True,
+        "switch_interval_ms": None,
+        "sink_nice": 0,
+        "workers": None,
+        "queue_size": 4,
+        "sink_queue_size": 8,
+        "show_port": 8765,
+        "read_timeout": 5.0,
+    },
     "bench": {
         "smoothing_settings": {
             "ema": {"stages": ["ema"], "ema": {"alpha": 0.3}},

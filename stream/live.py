@@ -28,9 +28,21 @@ def open_live_source(source: str, cfg: dict[str, Any]) -> Any:
     if kind == "live":
         timeout = float(cfg.get("live", {}).get("read_timeout", 5.0))
         return open_source(source, open_timeout=timeout, read_timeout=timeout)
-    if kind == "dicom":  # full-resolution frames decoded ahead in parallel, as a scanner sends
-        return open_source(source, workers=int(cfg.get("reader", {}).get("workers", 2)))
+    if kind == "dicom":  # full-resolution frames decoded ahead, as a scanner sends them
+        workers = cfg.get("live", {}).get("workers") or cfg.get("reader", {}).get("workers", 2)
+        return open_source(source, workers=int(workers))
     return open_source(source)
+
+
+def live_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The :func:`run_live` scheduling options from the ``live`` settings."""
+    live_cfg = cfg.get("live", {})
+    ms = live_cfg.get("switch_interval_ms")
+    return {
+        "preprocess_in_reader": bool(live_cfg.get("preprocess_in_reader", False)),
+        "switch_interval_ms": None if ms is None else float(ms),
+        "sink_nice": int(live_cfg.get("sink_nice", 0)),
+    }
 
 
 def run_live_view(
@@ -87,6 +99,7 @@ def run_live_view(
             duration_s=duration_s,
             stop=stop,
             overlay_cfg=cfg.get("overlay"),
+            **live_options(cfg),
         )
     finally:
         src.close()

@@ -16,11 +16,14 @@ Example::
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,8 +51,13 @@ class Engine:
     path: Path
 
     @classmethod
-    def load(cls, model: str | Path, backend: str = "auto", threads: int = 0) -> Engine:
-        """Load ``model`` (ONNX file) on ``backend``; raises ModelFileError naming the file."""
+    def load(
+        cls, model: str | Path, backend: str = "auto", threads: int = 0, spin: bool | None = None
+    ) -> Engine:
+        """Load ``model`` (ONNX file) on ``backend``; raises ModelFileError naming the file.
+
+        ``threads`` / ``spin``: CPU inference threads and whether idle ones busy-wait
+        (onnxruntime; see :func:`backend_options` for the configured values)."""
         from .backends import load_backend
         from .preprocess import Preprocessor
 
@@ -57,7 +65,7 @@ class Engine:
         if not path.is_file():
             raise ModelFileError(path, missing_model_message(path).split(": ", 1)[-1])
         info = ModelInfo.from_onnx(path)
-        be = load_backend(path, backend, threads=threads)
+        be = load_backend(path, backend, threads=threads, spin=spin)
         return cls(info, Preprocessor.from_model_info(info), be, path)
 
     @property
@@ -91,6 +99,32 @@ class Engine:
 
     def warmup(self, batch_size: int) -> None:
         self.backend.warmup(batch_sizes=tuple(sorted({1, int(batch_size)})))
+
+
+def backend_options(
+    cfg: dict[str, Any], *, live: bool = False, workers: int | None = None
+) -> dict[str, Any]:
+    """``threads`` and ``spin`` for :meth:`Engine.load` from the stream settings.
+
+    Files: ``backend.threads`` (0 = the cores left after ``workers`` decode threads, at least 1)
+    and ``backend.spin``. Live (batch 1, reader and sink threads busy beside it):
+    ``live.threads`` / ``live.spin`` where set, else the file values.
+
+    >>> backend_options({"backend": {"threads": 2, "spin": False}})
+    {'threads': 2, 'spin': False}
+    """
+    import os
+
+    be, lv = cfg.get("backend", {}), cfg.get("live", {})
+    threads = int(be.get("threads", 0))
+    spin = be.get("spin")
+    if live:
+        threads = int(lv.get("threads", threads) or threads)
+        spin = lv.get("spin", spin)
+    if threads == 0:  # leave the decode workers their cores
+        w = workers or int(cfg.get("reader", {}).get("workers", 2))
+        threads = max(1, (os.cpu_count() or 1) - w)
+    return {"threads": threads, "spin": None if spin is None else bool(spin)}
 
 
 @dataclass
@@ -129,18 +163,38 @@ def _timed(pre: Callable[[Frame], np.ndarray], frame: Frame) -> tuple[np.ndarray
     return x, (time.perf_counter() - t0) * 1e3
 
 
+def _fused_reader(
+    source: Any, pre: Callable[[Frame], np.ndarray], out: queue.Queue, stop: threading.Event
+) -> None:
+    """Decode + preprocess in the source's own decode workers (``source.map_frames``)."""
+    for frame, x, dec_ms, pre_ms in source.map_frames(pre):
+        if stop.is_set() or not _put(out, (frame, x, time.perf_counter(), dec_ms, pre_ms), stop):
+            return
+
+
 def _reader(
     source: FrameSource,
     pre: Callable[[Frame], np.ndarray],
     out: queue.Queue,
     stop: threading.Event,
     workers: int = 1,
+    fuse: bool = True,
 ) -> None:
     """Decode and preprocess frames into ``out`` in order; ``None`` at the end, ``_Failed`` on
-    error. With ``workers`` > 1, preprocessing runs in that many threads (Pillow releases the
-    GIL while it resizes), a bounded window of frames ahead."""
+    error. A source with ``map_frames`` (DICOM) preprocesses each frame in the decode worker
+    that decoded it when ``fuse`` (so both scale with its workers). Otherwise, with
+    ``workers`` > 1, preprocessing runs in that many threads (Pillow releases the GIL while it
+    resizes), a bounded window of frames ahead; with 1, in this thread."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    if fuse and workers <= 1 and hasattr(source, "map_frames"):
+        try:
+            _fused_reader(source, pre, out, stop)
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            _put(out, _Failed(err), stop)
+            return
+        _put(out, None, stop)
+        return
     pool = ThreadPoolExecutor(workers, thread_name_prefix="preprocess") if workers > 1 else None
     pending: deque[tuple[Frame, Future, float, float]] = deque()
 
@@ -185,14 +239,17 @@ def run_file(
     source: FrameSource,
     chain: Stage,
     *,
-    batch_size: int = 32,
+    batch_size: int = 8,
     queue_size: int = 64,
     keep_frames: bool = False,
     preprocess_workers: int = 1,
+    fuse: bool = True,
 ) -> Iterator[FrameResult]:
     """Results for every frame of ``source``, in order (micro-batches of ``batch_size``).
 
-    ``preprocess_workers`` > 1 preprocesses frames in parallel threads (many-core machines).
+    Sources that can (DICOM: ``map_frames``) preprocess each frame in their decode workers
+    (``fuse=False``: in the reader thread instead; the results are the same).
+    ``preprocess_workers`` > 1 preprocesses frames in a separate pool of threads instead.
 
     Source errors (:class:`SourceError`) raised while reading come out of this generator.
     """
@@ -200,7 +257,7 @@ def run_file(
     stop = threading.Event()
     reader = threading.Thread(
         target=_reader,
-        args=(source, engine.preprocessor, q, stop, preprocess_workers),
+        args=(source, engine.preprocessor, q, stop, preprocess_workers, fuse),
         daemon=True,
         name="reader",
     )
@@ -339,6 +396,19 @@ def percentiles(values: Sequence[float]) -> dict[str, float] | None:
     }
 
 
+def lower_thread_priority(nice: int) -> bool:
+    """Raise the calling thread's nice value by ``nice`` (Linux: per thread; always allowed),
+    so it yields the CPU to the inference thread. False where the OS does not support it."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        return False
+    return True
+
+
 def _live_reader(
     source: FrameSource,
     out: DropOldestQueue,
@@ -346,7 +416,10 @@ def _live_reader(
     report: LiveReport,
     pace: bool,
     max_frames: int | None,
+    pre: Callable[[Frame], np.ndarray] | None = None,
 ) -> None:
+    """Frames into ``out`` as ``(frame, t_arrived, decode ms, x or None, preprocess ms)``;
+    ``x`` is preprocessed here when ``pre`` is given (else by the inference thread)."""
     t_start: float | None = None
     try:
         it = iter(source)
@@ -364,7 +437,8 @@ def _live_reader(
                     time.sleep(wait)
                 t1 = time.perf_counter()
             report.frames_in += 1
-            out.put((frame, t1, decode_ms))
+            x, pre_ms = _timed(pre, frame) if pre is not None else (None, 0.0)
+            out.put((frame, t1, decode_ms, x, pre_ms))
             if max_frames is not None and report.frames_in >= max_frames:
                 break
     except SourceError as err:
@@ -381,9 +455,11 @@ def _sink_loop(
     labels: Sequence[str],
     report: LiveReport,
     overlay_cfg: dict[str, Any],
+    nice: int = 0,
 ) -> None:
     from .overlay import OverlayStyle, draw_overlay
 
+    lower_thread_priority(nice)
     style = OverlayStyle(top_k=int(overlay_cfg.get("top_k", 3)))
     failed: set[int] = set()
     while True:
@@ -424,25 +500,82 @@ def run_live(
     duration_s: float | None = None,
     stop: threading.Event | None = None,
     overlay_cfg: dict[str, Any] | None = None,
+    preprocess_in_reader: bool = False,
+    switch_interval_ms: float | None = None,
+    sink_nice: int = 0,
 ) -> LiveReport:
     """Classify ``source`` as frames arrive (batch 1) until it ends, ``max_frames`` were read,
     ``duration_s`` passed or ``stop`` is set. Annotated frames go to ``sinks``.
 
     ``pace=True`` plays a file at its own frame rate (frame timestamps), as a scanner would.
+    ``preprocess_in_reader``: preprocess on the reader thread (overlapping the previous
+    frame's inference) instead of the inference thread. ``switch_interval_ms``: the Python
+    GIL switch interval during the run (``sys.setswitchinterval``, restored after; default
+    5 ms): shorter lets the inference thread take the GIL back sooner from the reader and
+    sink threads. ``sink_nice`` > 0 lowers the overlay/sink thread's CPU priority by that much
+    (the overlay is not on the frame-to-label path).
     """
+    with _switch_interval(switch_interval_ms):
+        return _run_live(
+            engine, source, chain, sinks=sinks, on_result=on_result, pace=pace,
+            queue_size=queue_size, sink_queue_size=sink_queue_size, max_frames=max_frames,
+            duration_s=duration_s, stop=stop, overlay_cfg=overlay_cfg,
+            preprocess_in_reader=preprocess_in_reader, sink_nice=sink_nice,
+        )  # fmt: skip
+
+
+@contextmanager
+def _switch_interval(ms: float | None) -> Iterator[None]:
+    """``sys.setswitchinterval(ms / 1000)`` inside the block (nothing when ``ms`` is None)."""
+    if ms is None:
+        yield
+        return
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(max(1e-6, float(ms) / 1000.0))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
+def _run_live(
+    engine: Engine,
+    source: FrameSource,
+    chain: Stage,
+    *,
+    sinks: Sequence[FrameSink],
+    on_result: Callable[[FrameResult], None] | None,
+    pace: bool,
+    queue_size: int,
+    sink_queue_size: int,
+    max_frames: int | None,
+    duration_s: float | None,
+    stop: threading.Event | None,
+    overlay_cfg: dict[str, Any] | None,
+    preprocess_in_reader: bool,
+    sink_nice: int,
+) -> LiveReport:
     report = LiveReport()
     stop = stop or threading.Event()
     frames_q = DropOldestQueue(queue_size)
     sink_q = DropOldestQueue(sink_queue_size)
     reader = threading.Thread(
         target=_live_reader,
-        args=(source, frames_q, stop, report, pace, max_frames),
+        args=(
+            source,
+            frames_q,
+            stop,
+            report,
+            pace,
+            max_frames,
+            engine.preprocessor if preprocess_in_reader else None,
+        ),  # fmt: skip
         daemon=True,
         name="live-reader",
     )
     writer = threading.Thread(
         target=_sink_loop,
-        args=(sink_q, sinks, engine.labels, report, overlay_cfg or {}),
+        args=(sink_q, sinks, engine.labels, report, overlay_cfg or {}, sink_nice),
         daemon=True,
         name="live-sink",
     )
@@ -465,9 +598,11 @@ def run_live(
                 continue
             if item is None:
                 break
-            frame, t_read, dec_ms = item
+            frame, t_read, dec_ms, x, pre_ms = item
             t0 = time.perf_counter()
-            x = engine.preprocessor(frame)  # (C, H, W)
+            if x is None:
+                x = engine.preprocessor(frame)  # (C, H, W)
+                pre_ms = (time.perf_counter() - t0) * 1e3
             t1 = time.perf_counter()
             probs = engine.backend.predict(x[None])[0]  # (K,)
             t2 = time.perf_counter()
@@ -480,7 +615,7 @@ def run_live(
                 pred=pred,
                 times={
                     "decode": dec_ms,
-                    "preprocess": (t1 - t0) * 1e3,
+                    "preprocess": pre_ms,
                     "inference": (t2 - t1) * 1e3,
                     "temporal": (t3 - t2) * 1e3,
                 },

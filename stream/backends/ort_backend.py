@@ -16,6 +16,9 @@ import numpy as np
 from ..model_file import ModelFileError, ModelInfo
 from .base import Backend
 
+#: onnxruntime session option: idle intra-op threads busy-wait ("1", the default) or sleep ("0").
+SPIN_KEY = "session.intra_op.allow_spinning"
+
 
 def is_available() -> tuple[bool, str]:
     try:
@@ -57,16 +60,22 @@ class OrtBackend(Backend):
         super().__init__()
         self.session: Any = None
         self.providers: list[str] = []
+        self.threads = 0
+        self.spin: bool | None = None
 
     def load(
         self,
         model_file: str | Path,
         *,
         threads: int = 0,
+        spin: bool | None = None,
         providers: list[str] | None = None,
         **_: Any,
     ) -> OrtBackend:
-        """``threads``: intra-op threads (0 = onnxruntime's default, all cores)."""
+        """``threads``: intra-op threads (0 = onnxruntime's default, all cores). ``spin``: let
+        idle intra-op threads busy-wait for the next run (``session.intra_op.allow_spinning``);
+        ``False`` frees their core for decode/reader threads, ``None`` keeps onnxruntime's
+        default (spinning on)."""
         import onnxruntime as ort
 
         path = Path(model_file)
@@ -77,6 +86,10 @@ class OrtBackend(Backend):
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if spin is not None:
+            opts.add_session_config_entry(SPIN_KEY, "1" if spin else "0")
+        self.spin = spin
+        self.threads = int(threads)
         try:
             self.session = ort.InferenceSession(
                 str(path), opts, providers=providers or default_providers()
@@ -98,7 +111,12 @@ class OrtBackend(Backend):
         return self.session.run([info.output_name], {info.input_name: batch})[0]
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "providers": self.providers}
+        return {
+            **super().describe(),
+            "providers": self.providers,
+            "threads": self.threads,
+            "spin": self.spin,
+        }
 
     def close(self) -> None:
         self.session = None

@@ -24,13 +24,14 @@ import logging
 import math
 import re
 import struct
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from io import BytesIO
 from itertools import islice
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -48,6 +49,7 @@ from .base import FrameSource
 from .jpeg_fast import decode_luminance, draft_request, j2k_size, jpeg_size, ordered_map
 from .region import acquisition_kind, estimate_region, select_region
 
+R = TypeVar("R")
 DEFAULT_FPS = 30.0
 MAX_PIXELS = 1 << 26  # 67 M pixels per frame: beyond any ultrasound screen
 _DEFER = 1024  # bytes: larger values (pixel data, private blobs) stay on disk
@@ -461,11 +463,36 @@ class DicomSource(FrameSource):
             return float(self._times[index])
         return index / self.info.fps
 
+    def _frame(self, item: tuple[int, bytes]) -> Frame:
+        pixels, scale = self._decode(item)
+        return Frame(pixels, item[0], self.timestamp(item[0]), self.info, scale)
+
     def frames(self, stop: int | None = None) -> Iterator[Frame]:
         """Frames in order (the first ``stop`` only, if given), decoded one at a time."""
         with self._open_pixels() as fh:
-            decoded = ordered_map(
-                self._decode, self._encoded(fh, stop), workers=self.workers, window=self.window
+            yield from ordered_map(
+                self._frame, self._encoded(fh, stop), workers=self.workers, window=self.window
             )
-            for index, (pixels, scale) in enumerate(decoded):
-                yield Frame(pixels, index, self.timestamp(index), self.info, scale)
+
+    def map_frames(
+        self, fn: Callable[[Frame], R], stop: int | None = None
+    ) -> Iterator[tuple[Frame, R, float, float]]:
+        """``(frame, fn(frame), decode ms, fn ms)`` in frame order, ``fn`` run in the same
+        decode worker right after the frame is decoded, so decode + ``fn`` (e.g. the model's
+        preprocessing) scale with ``workers`` together. Errors come out as from :meth:`frames`.
+
+        >>> for frame, x, dec_ms, pre_ms in src.map_frames(preprocessor):  # doctest: +SKIP
+        ...     batch.append(x)
+        """
+
+        def task(item: tuple[int, bytes]) -> tuple[Frame, R, float, float]:
+            t0 = time.perf_counter()
+            frame = self._frame(item)
+            t1 = time.perf_counter()
+            out = fn(frame)
+            return frame, out, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3
+
+        with self._open_pixels() as fh:
+            yield from ordered_map(
+                task, self._encoded(fh, stop), workers=self.workers, window=self.window
+            )

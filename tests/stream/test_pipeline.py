@@ -166,3 +166,141 @@ def test_mjpeg_server_on_loopback() -> None:
         )
     finally:
         server.close()
+
+
+# -- decode + preprocess fused in the decode workers; scheduling options ----------------------
+
+
+class ThreadRecorder:
+    """Wraps a preprocessor and records which thread ran each call."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.threads = inner, []
+        self.target_size, self.luminance = inner.target_size, inner.luminance
+
+    def __call__(self, frame):
+        self.threads.append(threading.current_thread().name)
+        return self.inner(frame)
+
+
+def test_fused_preprocess_runs_in_decode_workers_with_the_same_results(engine, small_cine):
+    rec = ThreadRecorder(engine.preprocessor)
+    fused_engine = Engine(engine.info, rec, engine.backend, engine.path)
+    opts = engine.source_options(small_cine, workers=3)
+    with open_source(small_cine, **opts) as src:
+        fused = list(run_file(fused_engine, src, TemporalChain(), batch_size=5))
+    assert len(rec.threads) == 24 and all(t.startswith("decode") for t in rec.threads)
+    rec.threads.clear()
+    with open_source(small_cine, **opts) as src:
+        serial = list(run_file(fused_engine, src, TemporalChain(), batch_size=5, fuse=False))
+    assert rec.threads == ["reader"] * 24
+    assert [r.index for r in fused] == [r.index for r in serial] == list(range(24))
+    np.testing.assert_array_equal(
+        np.stack([r.probs for r in fused]), np.stack([r.probs for r in serial])
+    )
+    for r in fused:
+        assert set(r.times) == {"decode", "preprocess", "inference", "temporal"}
+        assert r.times["decode"] > 0 and r.times["preprocess"] > 0
+
+
+def test_map_frames_keeps_order_and_matches_frames(small_cine) -> None:
+    with open_source(small_cine, luminance=True, target_size=(60, 80), workers=3) as src:
+        plain = [f.pixels for f in src]
+        mapped = list(src.map_frames(lambda f: (f.index, f.pixels.sum())))
+    assert [m[0].index for m in mapped] == [m[1][0] for m in mapped] == list(range(24))
+    assert all(np.array_equal(m[0].pixels, p) for m, p in zip(mapped, plain, strict=True))
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_fused_reader_hands_on_source_and_preprocess_errors(engine, small_cine, workers):
+    class FailingMap(ListSource):
+        def map_frames(self, fn):
+            for f in self.frames():
+                yield f, fn(f), 0.1, 0.1
+
+    with pytest.raises(SourceError, match="frame 7: corrupt"):
+        list(run_file(engine, FailingMap(20, fail_at=7), TemporalChain(), batch_size=4))
+
+    def bad_pre(frame):
+        if frame.index == 5:
+            raise ValueError("frame (or its ultrasound region) is empty")
+        return engine.preprocessor(frame)
+
+    broken = Engine(engine.info, bad_pre, engine.backend, engine.path)
+    opts = {"luminance": True, "target_size": (60, 80), "workers": workers}
+    with open_source(small_cine, **opts) as src, pytest.raises(ValueError, match="empty"):
+        list(run_file(broken, src, TemporalChain(), batch_size=4))
+
+
+def test_backend_options_for_files_and_live() -> None:
+    import os
+
+    from echostream.stream.pipeline import backend_options
+
+    cfg = load_stream_config()
+    assert cfg["backend"]["spin"] is False and cfg["live"]["threads"] == 1
+    opts = backend_options(cfg, workers=1)
+    assert opts == {"threads": max(1, (os.cpu_count() or 1) - 1), "spin": False}
+    assert backend_options(cfg, live=True) == {"threads": 1, "spin": False}
+    both = {"backend": {"threads": 3, "spin": True}, "live": {}}
+    assert backend_options(both, live=True) == {"threads": 3, "spin": True}
+    assert backend_options({"backend": {"threads": 2}})["spin"] is None  # runtime default
+
+
+def test_ort_spin_option_reaches_the_session(stream_model) -> None:
+    from echostream.stream.backends.ort_backend import SPIN_KEY
+
+    x = np.random.default_rng(0).standard_normal((3, 1, 60, 80)).astype(np.float32)
+    probs = {}
+    for spin in (None, False, True):
+        e = Engine.load(stream_model, "onnxruntime", threads=1, spin=spin)
+        entry = e.backend.session.get_session_options().get_session_config_entry
+        if spin is None:
+            with pytest.raises(Exception):  # noqa: B017, PT011 (onnxruntime's own error type)
+                entry(SPIN_KEY)
+        else:
+            assert entry(SPIN_KEY) == ("1" if spin else "0")
+        assert e.describe()["backend"]["spin"] is spin
+        probs[spin] = e.backend.predict(x)
+    np.testing.assert_allclose(probs[False], probs[None], atol=1e-6)
+    np.testing.assert_allclose(probs[True], probs[None], atol=1e-6)
+
+
+@pytest.mark.parametrize("in_reader", [False, True])
+def test_live_scheduling_options_keep_results(engine, in_reader) -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    seen: list = []
+    report = run_live(engine, ListSource(30, fps=100.0, delay=0.002), TemporalChain(),
+                      queue_size=64, on_result=seen.append, preprocess_in_reader=in_reader,
+                      switch_interval_ms=0.5, sink_nice=5, sinks=[NullSink()])  # fmt: skip
+    assert sys.getswitchinterval() == before  # restored
+    assert report.frames_labelled == 30 and report.dropped_reader == 0
+    src = ListSource(30)
+    expected = engine.backend.predict(np.stack([engine.preprocessor(f) for f in src.frames()]))
+    np.testing.assert_allclose(np.stack([r.probs for r in seen]), expected, atol=1e-5)
+    assert all(r.times["preprocess"] > 0 for r in seen)
+
+
+def test_lower_thread_priority_only_touches_the_calling_thread() -> None:
+    import os
+
+    from echostream.stream.pipeline import lower_thread_priority
+
+    if not hasattr(os, "setpriority"):
+        pytest.skip("no per-thread priorities on this OS")
+    main_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+
+    def work() -> None:
+        tid = threading.get_native_id()
+        seen["ok"] = lower_thread_priority(3)
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, tid)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert seen["ok"] and seen["nice"] == min(19, main_nice + 3)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_nice
+    assert lower_thread_priority(0) is False

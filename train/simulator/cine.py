@@ -83,8 +83,11 @@ class CineSpec:
     sweep: bool = False
     n_samples: int = 384
     n_beams: int = 128
+    quality: float | None = None  # acoustic window 0 (poor) … 1 (excellent); None: the patient's
 
     def __post_init__(self) -> None:
+        if self.quality is not None and not 0.0 <= self.quality <= 1.0:
+            raise ValueError(f"quality must be in [0, 1], not {self.quality}")
         if self.view not in ALL_VIEWS:
             raise ValueError(f"unknown view {self.view!r}; expected one of {', '.join(ALL_VIEWS)}")
         if self.vendor not in VENDORS:
@@ -183,7 +186,9 @@ def render_cine(spec: CineSpec) -> Cine:
     n = spec.n_frames or int(np.clip(round(fps * 60 / hr), 30, 60))
     acq = Acquisition.sample(rng, n_samples=spec.n_samples, n_beams=spec.n_beams)
     imager = BeamImager(acq, rng)
-    quality = float(np.clip(patient.quality + rng.normal(0, 0.1), 0, 1))
+    quality = float(np.clip(patient.quality + rng.normal(0, 0.1), 0, 1))  # drawn either way
+    if spec.quality is not None:  # same random stream, only the window quality overridden
+        quality = float(spec.quality)
     body = body_maps(acq, spec.view, rng, quality)
     text = ScreenText(
         institution=str(rng.choice(["ECHOSTREAM GENERAL", "SIM HEART CENTRE", "TEST CLINIC"])),

@@ -1,0 +1,146 @@
+"""``bench stream`` pieces: the CPU ceiling, the int8 sibling run, pooled live runs, and the
+poor-window sweep cine (simulator quality override). Timing-free assertions only."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from echostream.stream.bench_stream import (
+    CPU_NOTE,
+    cpu_ceiling,
+    cpu_costs,
+    int8_sibling,
+    live_runs,
+    run_bench,
+    usable_cores,
+)
+from echostream.stream.defaults import load_stream_config
+from echostream.stream.pipeline import Engine
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def engine(stream_model) -> Engine:
+    return Engine.load(stream_model, "onnxruntime", threads=1, spin=False)
+
+
+def test_cpu_ceiling_arithmetic() -> None:
+    c = cpu_ceiling(1.0, {"preprocess": 0.2, "inference": 0.8}, 2)
+    assert c["cpu_ms_per_frame"]["total"] == pytest.approx(2.0)
+    assert c["cpu_bound_fps"] == pytest.approx(1000.0)  # 2 cores / 2 ms
+    assert cpu_ceiling(0.0, {}, 4)["cpu_bound_fps"] is None
+    assert usable_cores() >= 1
+
+
+def test_int8_sibling(tmp_path) -> None:
+    fp32 = tmp_path / "m.onnx"
+    fp32.write_bytes(b"x")
+    assert int8_sibling(fp32) is None
+    (tmp_path / "m.int8.onnx").write_bytes(b"x")
+    assert int8_sibling(fp32) == tmp_path / "m.int8.onnx"
+    assert int8_sibling(tmp_path / "m.int8.onnx") is None  # an int8 file has no sibling
+    assert int8_sibling(tmp_path / "m.pt") is None
+
+
+def test_cpu_costs_are_per_frame(engine, small_cine) -> None:
+    opts = engine.source_options(small_cine, workers=2)
+    costs = cpu_costs(engine, str(small_cine), opts, batch_size=8)
+    assert set(costs) == {"preprocess", "inference"}
+    assert all(v >= 0 for v in costs.values()) and costs["inference"] > 0
+
+
+def test_run_bench_reports_cpu_bound_and_int8_sibling(stream_model, small_cine, tmp_path):
+    # A copy of the fp32 file stands in for the int8 sibling: plumbing, not a precision claim.
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    model = folder / "m.onnx"
+    shutil.copy(stream_model, model)
+    shutil.copy(stream_model, folder / "m.int8.onnx")
+    eng = Engine.load(model, "onnxruntime", threads=1, spin=False)
+    cfg = load_stream_config()
+    out = run_bench(str(small_cine), eng, cfg, repeat=1, naive=False, live=False)
+    ratios = out["ratios"]
+    for key in ("pipeline_vs_decode_only", "cpu_bound_fps", "pipeline_vs_cpu_bound",
+                "int8_pipeline_vs_decode_only", "int8_pipeline_vs_cpu_bound"):  # fmt: skip
+        assert ratios[key] > 0, key
+    assert ratios["note"] == CPU_NOTE
+    assert ratios["pipeline_vs_cpu_bound"] == pytest.approx(
+        out["pipeline"]["fps"] / out["cpu_ceiling"]["cpu_bound_fps"]
+    )
+    ms = out["cpu_ceiling"]["cpu_ms_per_frame"]
+    assert ms["total"] == pytest.approx(ms["decode"] + ms["preprocess"] + ms["inference"])
+    assert out["pipeline"]["cores_used"] > 0 and out["decode_only"]["cores_used"] > 0
+    assert out["pipeline_int8"]["model"]["file"].endswith("m.int8.onnx")
+    assert out["pipeline_int8"]["frames"] == out["pipeline"]["frames"] == 24
+    assert "_probs" not in out["pipeline"] and "_probs" not in out["pipeline_int8"]
+    json.dumps(out)  # JSON-able
+    alone = run_bench(str(small_cine), eng, cfg, repeat=1, naive=False, live=False, int8=False)
+    assert "pipeline_int8" not in alone and "int8_cpu_bound_fps" not in alone["ratios"]
+
+
+def test_live_runs_pool_latencies(engine, small_cine) -> None:
+    cfg = load_stream_config()
+    out = live_runs(engine, str(small_cine), cfg, repeat=2)
+    assert len(out["p99_runs"]) == 2
+    assert out["frame_to_label_ms_pooled"]["n"] == 2 * out["frames_labelled"] or (
+        out["dropped"]["reader"] > 0  # a loaded machine may drop a frame; then n is smaller
+    )
+    assert out["settings"]["threads"] == 1 and out["settings"]["spin"] is False
+    assert "_latencies" not in out
+    json.dumps(out)
+
+
+def test_cine_spec_quality_override() -> None:
+    pytest.importorskip("torch")  # the simulator lives in the train extra
+    from echostream.train.simulator.cine import CineSpec, render_cine
+
+    base = dict(seed=3, patient=0, view="A4C", vendor="epiq7g", size=(160, 120), n_frames=2,
+                n_samples=96, n_beams=48)  # fmt: skip
+    poor = render_cine(CineSpec(**base, quality=0.0))
+    good = render_cine(CineSpec(**base, quality=1.0))
+    own = render_cine(CineSpec(**base))
+    assert poor.info["quality"] == 0.0 and good.info["quality"] == 1.0
+    assert 0.0 <= own.info["quality"] <= 1.0
+    assert poor.fps == good.fps == own.fps  # the same random stream otherwise
+    assert not np.array_equal(poor.frames[0], good.frames[0])
+    with pytest.raises(ValueError, match="quality"):
+        CineSpec(**base, quality=1.5)
+
+
+def test_make_sweep_writes_poor_window_sidecar(tmp_path) -> None:
+    pytest.importorskip("torch")
+    from echostream.stream.bench_stream import POOR_WINDOW, make_sweep, read_truth
+    from echostream.stream.sources import open_source
+    from echostream.stream.views import VIEWS
+
+    path = make_sweep(tmp_path / "sweep.dcm", views=("A4C", "PLAX"), frames_per_view=12,
+                      size=(160, 120), seed=5)  # fmt: skip
+    side = json.loads(path.with_suffix(".labels.json").read_text())
+    assert side["quality"] == POOR_WINDOW and side["seed"] == 5 and side["frames_per_view"] == 12
+    truth, fps = read_truth(path, VIEWS)
+    with open_source(path) as src:
+        assert src.info.n_frames == len(truth) == 24
+    assert fps == side["fps"] and {VIEWS[t] for t in truth if t >= 0} >= {"A4C", "PLAX"}
+
+
+def test_steady_metrics_count_switches_after_settle(engine, small_cine) -> None:
+    from echostream.stream.bench_stream import pipeline_file, steady_metrics
+    from echostream.stream.temporal import TemporalChain
+
+    cfg = load_stream_config()
+    out = steady_metrics(engine, str(small_cine), cfg)
+    assert out["frames"] == 24 and out["fps"] == 25.0
+    opts = engine.source_options(small_cine, workers=2)
+    probs = pipeline_file(engine, str(small_cine), opts, {**cfg, "smoother": {"stages": []}})
+    settle = int(round(out["settle_s"] * out["fps"]))
+    for name, scfg in {"raw": {"stages": []}, "configured": cfg["smoother"]}.items():
+        idx = [p.index for p in TemporalChain.from_config(scfg).run(probs["_probs"])]
+        expected = sum(idx[i] != idx[i - 1] for i in range(settle + 1, 24))
+        assert out["settings"][name]["flicker"]["switches"] == expected, name
+    assert set(out["settings"]) >= {"raw", "configured", *cfg["bench"]["smoothing_settings"]}
+    json.dumps(out)
