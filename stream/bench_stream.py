@@ -44,6 +44,8 @@ from .views import VIEWS
 VIEW_SET = set(VIEWS)
 #: The sweep cine's default acoustic window: poor, the hard case smoothing exists for.
 POOR_WINDOW = 0.1
+#: --make-sweep default hand drift towards the neighbouring view while holding one (0–0.45)
+HAND_WOBBLE = 0.35
 
 TARGETS = {
     "classify_vs_naive": 3.0,
@@ -640,6 +642,7 @@ def make_sweep(
     vendor: str = "epiq7g",
     seed: int = 1,
     quality: float | None = POOR_WINDOW,
+    wobble: float = HAND_WOBBLE,
 ) -> Path:
     """Write a simulated cine that sweeps between views (each view's own probe sweep, one
     after the other, same patient and scanner) as JPEG DICOM, with its ``.labels.json``
@@ -651,7 +654,9 @@ def make_sweep(
     where raw per-frame labels flicker on steady views. Each view's sweep holds the view for
     25 %, moves, holds its partner view for 30 %, and comes back (see ``sweep_weight``), so
     600 frames at 30-80 fps give 2-5 s of steady stretch per view. Tune smoothing on one
-    ``seed`` and report on another."""
+    ``seed`` and report on another. ``wobble`` (0–0.45) lets the hand-held probe drift towards
+    the neighbouring view while it holds one (truth unchanged: see ``hand_wobble``), which is
+    where per-frame labels waver in practice."""
     try:
         from echostream.train.simulator.cine import CineSpec, render_cine
     except ImportError as err:
@@ -667,7 +672,8 @@ def make_sweep(
     region: tuple[int, int, int, int] = (0, 0, size[0], size[1])
     for view in views:
         spec = CineSpec(seed=seed, patient=0, view=view, vendor=vendor, size=size,
-                        n_frames=frames_per_view, sweep=True, quality=quality)  # fmt: skip
+                        n_frames=frames_per_view, sweep=True, quality=quality,
+                        wobble=wobble)  # fmt: skip
         cine = render_cine(spec)
         fps = fps or cine.fps
         region = cine.region if not frames else region
@@ -689,6 +695,7 @@ def make_sweep(
                 "simulated": True,
                 "seed": seed,
                 "quality": quality,
+                "wobble": wobble,
                 "frames_per_view": frames_per_view,
             }
         )  # fmt: skip

@@ -13,9 +13,7 @@ import typer
 BACKEND_HELP = "auto | onnxruntime | tensorrt | torch"
 
 
-def _engine(  # noqa: ANN202
-    model: Path | None, backend: str, cfg: dict, workers: int | None = None, live: bool = False
-):
+def _engine(model: Path | None, backend: str, cfg: dict, live: bool = False):  # noqa: ANN202
     """Load the model or exit 2 with one line naming the missing/bad file. Inference threads
     and spinning come from the ``backend`` (files) or ``live`` settings."""
     from .defaults import default_model_path, missing_model_message
@@ -28,7 +26,7 @@ def _engine(  # noqa: ANN202
         raise typer.Exit(2)
     name = backend if backend != "config" else str(cfg.get("backend", {}).get("name", "auto"))
     try:
-        return Engine.load(path, name, **backend_options(cfg, live=live, workers=workers))
+        return Engine.load(path, name, **backend_options(cfg, live=live))
     except (ModelFileError, RuntimeError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -67,7 +65,7 @@ def classify(
         typer.echo("error: choose one of --json and --csv", err=True)
         raise typer.Exit(2)
     cfg = _config(config)
-    engine = _engine(model, backend, cfg, workers)
+    engine = _engine(model, backend, cfg)
     files = expand_paths(paths)
     if not files:
         typer.echo("error: no DICOM, video or image files found in the paths given", err=True)
@@ -152,7 +150,7 @@ def live(
     from .sinks import to_json
 
     cfg = _config(config)
-    engine = _engine(model, backend, cfg, workers=1, live=True)
+    engine = _engine(model, backend, cfg, live=True)
     labels = engine.labels
     count = {"n": 0}
 
@@ -217,6 +215,12 @@ def bench_stream(
         "window, the hard case smoothing exists for.",
     ),
     sweep_seed: int = typer.Option(1, "--sweep-seed", help="--make-sweep simulator seed."),
+    sweep_wobble: float = typer.Option(
+        0.35,
+        "--sweep-wobble",
+        help="--make-sweep hand drift towards the neighbouring view while holding one, 0–0.45 "
+        "(0: a probe held perfectly still).",
+    ),
     sweep_frames: int = typer.Option(
         600, "--sweep-frames", help="--make-sweep frames per view sweep."
     ),
@@ -242,7 +246,11 @@ def bench_stream(
     if make_sweep is not None:
         try:
             sweep = simulate_sweep(
-                make_sweep, quality=sweep_quality, seed=sweep_seed, frames_per_view=sweep_frames
+                make_sweep,
+                quality=sweep_quality,
+                seed=sweep_seed,
+                frames_per_view=sweep_frames,
+                wobble=sweep_wobble,
             )
         except (RuntimeError, ValueError) as err:
             typer.echo(f"error: {err}", err=True)
@@ -253,8 +261,8 @@ def bench_stream(
             typer.echo("error: give a SOURCE cine (and/or --sweep / --make-sweep)", err=True)
             raise typer.Exit(2)
         source = sweep
-    engine = _engine(model, backend, cfg, workers)
-    live_engine = None if no_live else _engine(model, backend, cfg, workers=1, live=True)
+    engine = _engine(model, backend, cfg)
+    live_engine = None if no_live else _engine(model, backend, cfg, live=True)
     try:
         result = run_bench(
             str(source), engine, cfg, repeat=repeat, workers=workers, naive=not no_naive,

@@ -144,3 +144,23 @@ def test_steady_metrics_count_switches_after_settle(engine, small_cine) -> None:
         assert out["settings"][name]["flicker"]["switches"] == expected, name
     assert set(out["settings"]) >= {"raw", "configured", *cfg["bench"]["smoothing_settings"]}
     json.dumps(out)
+
+
+def test_sweep_wobble_drifts_holds_only_and_keeps_truth() -> None:
+    """Hand wobble changes the frames of the holds, never the truth, transits or other draws."""
+    pytest.importorskip("torch")
+    from echostream.train.simulator.cine import CineSpec, hand_wobble, render_cine
+
+    base = dict(seed=4, patient=0, view="A4C", vendor="epiq7g", size=(160, 120), n_frames=21,
+                n_samples=96, n_beams=48, sweep=True)  # fmt: skip
+    still = render_cine(CineSpec(**base))
+    shaky = render_cine(CineSpec(**base, wobble=0.4))
+    assert shaky.labels == still.labels and shaky.moving == still.moving
+    assert shaky.fps == still.fps  # the simulator's own random stream is untouched
+    w = hand_wobble(CineSpec(**base, wobble=0.4), 21, shaky.fps)
+    assert w.min() >= 0.0 and w.max() <= 0.4 and w.max() > 0.0
+    held = [i for i in range(21) if not still.moving[i] and w[i] > 1e-3]
+    assert any(not np.array_equal(still.frames[i], shaky.frames[i]) for i in held)
+    assert np.all(hand_wobble(CineSpec(**base), 21, shaky.fps) == 0.0)
+    with pytest.raises(ValueError, match="wobble"):
+        CineSpec(**base, wobble=0.5)

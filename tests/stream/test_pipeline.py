@@ -239,8 +239,8 @@ def test_backend_options_for_files_and_live() -> None:
 
     cfg = load_stream_config()
     assert cfg["backend"]["spin"] is False and cfg["live"]["threads"] == 1
-    opts = backend_options(cfg, workers=1)
-    assert opts == {"threads": max(1, (os.cpu_count() or 1) - 1), "spin": False}
+    opts = backend_options(cfg)  # threads 0: every core (idle ones sleep: spin off)
+    assert opts == {"threads": os.cpu_count() or 1, "spin": False}
     assert backend_options(cfg, live=True) == {"threads": 1, "spin": False}
     both = {"backend": {"threads": 3, "spin": True}, "live": {}}
     assert backend_options(both, live=True) == {"threads": 3, "spin": True}

@@ -84,10 +84,13 @@ class CineSpec:
     n_samples: int = 384
     n_beams: int = 128
     quality: float | None = None  # acoustic window 0 (poor) … 1 (excellent); None: the patient's
+    wobble: float = 0.0  # sweeps: hand-held drift towards the partner view while holding (0–0.45)
 
     def __post_init__(self) -> None:
         if self.quality is not None and not 0.0 <= self.quality <= 1.0:
             raise ValueError(f"quality must be in [0, 1], not {self.quality}")
+        if not 0.0 <= self.wobble <= 0.45:
+            raise ValueError(f"wobble must be in [0, 0.45] (truth flips at 0.5), not {self.wobble}")
         if self.view not in ALL_VIEWS:
             raise ValueError(f"unknown view {self.view!r}; expected one of {', '.join(ALL_VIEWS)}")
         if self.vendor not in VENDORS:
@@ -169,6 +172,27 @@ def sweep_weight(i: int, n: int) -> float:
     return round(float(0.5 * (1 - np.cos(np.pi * s))), 9)
 
 
+def hand_wobble(spec: CineSpec, n: int, fps: float) -> Arr:
+    """Per-frame drift (0 … ``spec.wobble``) of a hand-held probe towards the partner view while
+    it holds a view: three slow sines (0.2–1.5 Hz) squared, so the plane mostly sits near the
+    view and now and then leans towards the neighbour, never past the halfway point (the truth
+    stays the held view). Its own random stream: other draws do not change with ``wobble``.
+
+    >>> spec = CineSpec(seed=0, patient=0, view="A4C", vendor="epiq7g", sweep=True, wobble=0.3)
+    >>> w = hand_wobble(spec, 200, 50.0)
+    >>> bool(w.min() >= 0.0 and w.max() <= 0.3)
+    True
+    """
+    if spec.wobble <= 0:
+        return np.zeros(n)
+    rng = np.random.default_rng([spec.seed, spec.patient, ALL_VIEWS.index(spec.view) + 1, 77])
+    t = np.arange(n) / fps
+    f = rng.uniform(0.2, 1.5, size=3)
+    ph = rng.uniform(0, 2 * np.pi, size=3)
+    s = np.mean(np.sin(2 * np.pi * f[:, None] * t[None] + ph[:, None]), axis=0)  # (n,) in -1…1
+    return spec.wobble * ((s + 1) / 2) ** 2
+
+
 def _cine_rng(spec: CineSpec) -> np.random.Generator:
     return np.random.default_rng(
         [spec.seed, spec.patient, ALL_VIEWS.index(spec.view) + 1, int(spec.sweep)]
@@ -227,11 +251,14 @@ def render_cine(spec: CineSpec) -> Cine:
     moving: list[bool] = []
     points_cache: tuple[Pose, tuple[Arr, Arr, Arr], list[Arr | None]] | None = None
     margin = 2.4 + resp_amp / patient.scale
+    wobble = hand_wobble(spec, n, fps)
     for i in range(n):
         t = t0 + i / fps
         if pose_b is not None:
             w = sweep_weight(i, n)
-            cur = blend(pose, pose_b, w)
+            # holding a view, the hand drifts towards the other one (transits are left alone)
+            w_hand = w + wobble[i] if w == 0.0 else w - wobble[i] if w == 1.0 else w
+            cur = blend(pose, pose_b, w_hand)
             labels.append(spec.view if w <= 0.5 else str(partner))
             moving.append(0.0 < w < 1.0)
         else:
