@@ -20,6 +20,9 @@ Measured on one cine, in the same process, alternating runs (median of ``repeat`
 
 Sidecar format: ``{"labels": ["A4C", ..., null, ...], "fps": 50}`` — one entry per frame,
 ``null`` where the view is in transition (no single truth).
+
+A ``flicker_reduction`` from some switches to none is infinite; the JSON (strict, see
+``sinks.to_json``) writes it as ``null``, next to the smoother's ``switches: 0``.
 """
 
 from __future__ import annotations

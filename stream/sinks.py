@@ -40,8 +40,26 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def _finite(o: Any) -> Any:
+    """``o`` with every non-finite float (inf, nan) replaced by None, for strict JSON."""
+    if isinstance(o, float | np.floating):
+        return float(o) if np.isfinite(o) else None
+    if isinstance(o, Mapping):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _finite(o.tolist())
+    return o
+
+
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_json_default)
+    """Indented, strict JSON (any parser reads it): inf/nan become null.
+
+    >>> to_json({"reduction": float("inf"), "n": 2})
+    '{\\n  "reduction": null,\\n  "n": 2\\n}'
+    """
+    return json.dumps(_finite(data), indent=2, default=_json_default, allow_nan=False)
 
 
 def write_json(data: Any, path: str | Path | None = None) -> None:

@@ -164,3 +164,15 @@ def test_sweep_wobble_drifts_holds_only_and_keeps_truth() -> None:
     assert np.all(hand_wobble(CineSpec(**base), 21, shaky.fps) == 0.0)
     with pytest.raises(ValueError, match="wobble"):
         CineSpec(**base, wobble=0.5)
+
+
+def test_bench_json_is_strict_when_smoothing_removes_all_flicker() -> None:
+    """inf (all flicker removed) and nan are written as null: any JSON parser reads the output."""
+    from echostream.stream.sinks import to_json
+
+    text = to_json({"flicker_reduction": float("inf"), "p": np.array([np.nan, 1.0]), "n": 3})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard {c}")) == {
+        "flicker_reduction": None,
+        "p": [None, 1.0],
+        "n": 3,
+    }
