@@ -286,12 +286,13 @@ def reading(sums: dict[str, dict[str, Any]], scales: dict[str, str]) -> list[str
             ms = _mean_of(s3, single)
             if math.isnan(mp) or math.isnan(ms):
                 continue
-            word = "higher" if mp > ms else "not higher"
+            diff, word = compare(_pooled(s3, pair), _pooled(s3, single))
             lines.append(
                 f"- {pre}*Mixing vendors generalizes better* ({net}): trained on a pair, held-out "
-                f"accuracy averages {100 * mp:.1f} %, on one vendor {100 * ms:.1f} % — {word} "
-                "(means of cell means; a pair is tested on one vendor, a single on two, so the "
-                "test sets differ)."
+                f"accuracy averages {100 * mp:.1f} %, on one vendor {100 * ms:.1f} % — "
+                f"{word}, {100 * diff:+.1f} points (all runs of each kind pooled for the "
+                "interval; a pair is tested on one vendor, a single on two, so the test sets "
+                "differ)."
             )
     s4 = sums.get("exp4")
     pre = pre_of("exp4")
