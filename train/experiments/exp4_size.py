@@ -53,7 +53,8 @@ def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "seeds",
     ]
     rows = []
-    for _name, c in summary.items():
+    order = sorted(summary.values(), key=lambda c: (model_desc(c), c["meta"].get("fraction", 0)))
+    for c in order:  # each network's fractions in increasing order
         m = c["meta"]
         rows.append(
             [
