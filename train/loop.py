@@ -450,14 +450,7 @@ def _tensorboard(run_dir: Path, cfg: RunConfig):
     return SummaryWriter(str(run_dir / "tb"))
 
 
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+def _progress(enabled: bool):  # epochs: bars vanish when done
+    from .progress import progress_bar
 
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=True,
-    )
+    return progress_bar(enabled, transient=True)

@@ -295,12 +295,6 @@ def write_summary(root: str | Path) -> dict[str, Any]:
 
 
 def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from ..progress import progress_bar
 
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )
+    return progress_bar(enabled)
