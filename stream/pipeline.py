@@ -112,7 +112,6 @@ def backend_options(cfg: dict[str, Any], *, live: bool = False) -> dict[str, Any
     >>> backend_options({"backend": {"threads": 2, "spin": False}})
     {'threads': 2, 'spin': False}
     """
-    import os
 
     be, lv = cfg.get("backend", {}), cfg.get("live", {})
     threads = int(be.get("threads", 0))
