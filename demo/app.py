@@ -38,6 +38,7 @@ from echostream.stream.sources import (  # noqa: E402
     VIDEO_SUFFIXES,
     source_kind,
 )
+from echostream.stream.temporal import FALLBACK_FPS  # noqa: E402
 from echostream.stream.views import VIEW_NAMES  # noqa: E402
 
 from . import examples as ex  # noqa: E402
@@ -245,11 +246,18 @@ class DemoState:
         return self.models.get(name, name)
 
 
+def _vote_seconds(vote: dict[str, Any]) -> float:
+    """The configured vote window in seconds (a window in frames read at the fallback rate)."""
+    if "window_s" in vote:
+        return float(vote["window_s"])
+    return round(int(vote.get("window", 15)) / FALLBACK_FPS, 2)
+
+
 def _smoother(stages: Sequence[str], alpha, window, margin, patience, threshold) -> dict:
     return smoother_config(
         stages=list(stages or []),
         alpha=alpha,
-        window=int(window),
+        window_s=float(window),
         margin=margin,
         patience=int(patience),
         threshold=threshold,
@@ -375,10 +383,10 @@ def run_live_url(
         return
     try:
         engine = load_engine(state.model_path(model), backend or "auto")
-        chain = TemporalChain.from_config(
-            _smoother(stages, alpha, window, margin, patience, threshold)
-        )
         src = open_source(url)
+        chain = TemporalChain.from_config(
+            _smoother(stages, alpha, window, margin, patience, threshold), fps=src.info.fps
+        )
     except SourceError as err:
         yield None, f"**Problem:** {err}"
         return
@@ -497,7 +505,11 @@ def build_app(
                     label="EMA alpha (1 = no smoothing)",
                 )
                 window = gr.Slider(
-                    1, 60, value=sm["vote"]["window"], step=1, label="vote window (frames)"
+                    0.05,
+                    2.0,
+                    value=_vote_seconds(sm["vote"]),
+                    step=0.05,
+                    label="vote window (s, at the cine's frame rate)",
                 )
                 margin = gr.Slider(
                     0.0, 0.5, value=sm["hysteresis"]["margin"], step=0.01, label="hysteresis margin"

@@ -47,16 +47,19 @@ def load_engine(model: str | Path, backend: str = "auto") -> Engine:
 
 def smoother_config(
     *,
-    stages: Sequence[str] = ("ema", "hysteresis", "uncertain"),
-    alpha: float = 0.3,
-    window: int = 15,
+    stages: Sequence[str] = ("ema", "vote", "uncertain"),
+    alpha: float = 0.5,
+    window_s: float = 0.7,
     margin: float = 0.1,
     patience: int = 3,
     threshold: float = 0.5,
 ) -> dict[str, Any]:
     """A ``smoother:`` section (see ``configs/stream.yaml``) from the demo's sliders.
 
-    >>> smoother_config(stages=["vote", "ema"], window=5)["stages"]
+    The vote window is in seconds (frames at each cine's own rate, see
+    :meth:`~echostream.stream.temporal.TemporalChain.from_config`).
+
+    >>> smoother_config(stages=["vote", "ema"], window_s=0.5)["stages"]
     ['ema', 'vote']
     """
     unknown = set(stages) - set(SMOOTHER_STAGES)
@@ -65,7 +68,7 @@ def smoother_config(
     return {
         "stages": [s for s in SMOOTHER_STAGES if s in stages],
         "ema": {"alpha": float(alpha)},
-        "vote": {"window": int(window)},
+        "vote": {"window_s": float(window_s)},
         "hysteresis": {"margin": float(margin), "patience": int(patience)},
         "uncertain": {"threshold": float(threshold)},
     }
@@ -124,10 +127,10 @@ def classify_cine(
     """
     from echostream.stream.sources import open_source
 
-    chain = TemporalChain.from_config(smoother)
     t0 = time.perf_counter()
     with open_source(path, **engine.source_options(path, workers=workers)) as src:
         info = src.info
+        chain = TemporalChain.from_config(smoother, fps=info.fps)
         note = _not_classified(info)
         if note is not None:
             return CineResult(

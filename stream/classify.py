@@ -23,7 +23,7 @@ from .errors import SourceError
 from .frame import AcquisitionKind
 from .pipeline import Engine, run_file
 from .sources import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
-from .temporal import TemporalChain
+from .temporal import TemporalChain, describe_config
 from .verdict import cine_verdict
 
 #: Acquisitions that are not a view to classify: reported as such.
@@ -173,7 +173,7 @@ def classify_file(
                 result.frames = info.n_frames or 0
                 result.time_s = time.perf_counter() - t0
                 return result
-            chain = TemporalChain.from_config(smoother_cfg)
+            chain = TemporalChain.from_config(smoother_cfg, fps=info.fps)
             rows = list(
                 run_file(
                     engine,
@@ -238,8 +238,7 @@ def classify_paths(
 ) -> ClassifyReport:
     """Classify ``files`` one after the other (see :func:`expand_paths`)."""
     reader, backend = cfg.get("reader", {}), cfg.get("backend", {})
-    chain = TemporalChain.from_config(cfg.get("smoother"))
-    report = ClassifyReport(model=engine.describe(), smoother=chain.describe())
+    report = ClassifyReport(model=engine.describe(), smoother=describe_config(cfg.get("smoother")))
     for f in files:
         res = classify_file(
             engine,

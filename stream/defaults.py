@@ -6,7 +6,7 @@ file given with ``--config`` is merged over the defaults key by key.
 
 >>> cfg = load_stream_config()
 >>> cfg["smoother"]["stages"]
-['ema', 'hysteresis', 'uncertain']
+['ema', 'vote', 'uncertain']
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "preprocess": {},
     "backend": {"name": "auto", "threads": 0, "spin": False, "batch_size": 8},
     "smoother": {
-        "stages": ["ema", "hysteresis", "uncertain"],
-        "ema": {"alpha": 0.3},
-        "vote": {"window": 15},
+        "stages": ["ema", "vote", "uncertain"],
+        "ema": {"alpha": 0.5},
+        "vote": {"window_s": 0.7},
         "hysteresis": {"margin": 0.1, "patience": 3},
         "uncertain": {"threshold": 0.5},
     },
@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "smoothing_settings": {
             "ema": {"stages": ["ema"], "ema": {"alpha": 0.3}},
             "vote": {"stages": ["vote"], "vote": {"window": 15}},
+            "vote 0.7 s": {"stages": ["vote"], "vote": {"window_s": 0.7}},
             "ema+hysteresis": {
                 "stages": ["ema", "hysteresis"],
                 "ema": {"alpha": 0.3},
@@ -83,8 +84,15 @@ def missing_model_message(path: Path) -> str:
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``, section by section. A setting given in frames
+    replaces the default's seconds form and vice versa (``window`` drops ``window_s``).
+
+    >>> _merge({"vote": {"window_s": 0.7}}, {"vote": {"window": 20}})
+    {'vote': {'window': 20}}
+    """
     out = copy.deepcopy(base)
     for key, value in over.items():
+        out.pop(key[:-2] if key.endswith("_s") else f"{key}_s", None)
         if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "stages":
             out[key] = _merge(out[key], value)
         else:

@@ -68,6 +68,7 @@ def run_live_view(
     live_cfg = cfg.get("live", {})
     src = open_live_source(source, cfg)
     info = src.info
+    chain = TemporalChain.from_config(cfg.get("smoother"), fps=info.fps)
     sinks: list[FrameSink] = []
     server: MjpegServer | None = None
     try:
@@ -89,7 +90,7 @@ def run_live_view(
         report: LiveReport = run_live(
             engine,
             src,
-            TemporalChain.from_config(cfg.get("smoother")),
+            chain,
             sinks=sinks,
             on_result=on_result,
             pace=is_file if pace is None else pace,
@@ -107,7 +108,7 @@ def run_live_view(
     return {
         "source": info.to_dict(),
         "model": engine.describe(),
-        "smoother": TemporalChain.from_config(cfg.get("smoother")).describe(),
+        "smoother": chain.describe(),
         "out": out,
         "show_url": server.url if server else None,
         "frames_written": sum(getattr(s, "frames", 0) for s in sinks if isinstance(s, VideoSink)),

@@ -83,9 +83,9 @@ def draw_overlay(
         head = f"{'uncertain: ' if pred.uncertain else ''}{name}  {pred.confidence:.0%}"
     panel_w = min(w, max(int(st.panel_width * s), int(title.getlength(head)) + 2 * pad))
     panel_h = min(h, pad * 3 + int(st.title_px * s * 1.2) + bar_h + line * (k + 1))
-    rgb[:panel_h, :panel_w] = (rgb[:panel_h, :panel_w] * st.panel_darken).astype(np.uint8)
-
-    img = Image.fromarray(rgb)
+    # Only the panel goes through Pillow: no full-frame copies on the live sink thread.
+    panel = (rgb[:panel_h, :panel_w] * st.panel_darken).astype(np.uint8)
+    img = Image.fromarray(panel)
     draw = ImageDraw.Draw(img)
     x, y = pad, pad
     if pred is None:
@@ -117,4 +117,5 @@ def draw_overlay(
         facts.append(f"{latency_ms:.1f} ms")
     if facts:
         draw.text((x, y), " · ".join(facts), font=text, fill=st.color_text)
-    return np.asarray(img)
+    rgb[:panel_h, :panel_w] = np.asarray(img)
+    return rgb

@@ -155,7 +155,7 @@ class Hysteresis(Stage):
     challenger each time) before the label switches.
 
     >>> h = Hysteresis(margin=0.2, patience=2)
-    >>> [h.update(np.array(p)).index for p in ([.9, .1], [.4, .6], [.1, .9], [.1, .9])]
+    >>> [h.update(np.array(p)).index for p in ([.9, .1], [.45, .55], [.1, .9], [.1, .9])]
     [0, 0, 0, 1]
     """
 
@@ -213,6 +213,23 @@ class UncertainGate(Stage):
         return replace(pred, uncertain=bool(low))
 
 
+#: Frame rate for ``*_s`` smoother settings when the source does not give one (a live stream).
+FALLBACK_FPS = 30.0
+
+
+def frames_for(seconds: float, fps: float | None) -> int:
+    """``seconds`` as a whole number of frames (at least 1) at ``fps``
+    (:data:`FALLBACK_FPS` when None or not positive).
+
+    >>> frames_for(0.8, 60), frames_for(0.8, 38), frames_for(0.8, None)
+    (48, 30, 24)
+    """
+    if seconds <= 0:
+        raise ValueError(f"a smoother time must be > 0 s, got {seconds}")
+    rate = fps if fps and fps > 0 else FALLBACK_FPS
+    return max(1, int(round(seconds * rate)))
+
+
 STAGES: dict[str, type[Stage]] = {
     "raw": Raw,
     "ema": EMA,
@@ -222,14 +239,30 @@ STAGES: dict[str, type[Stage]] = {
 }
 
 
+def describe_config(cfg: Mapping[str, Any] | None) -> str:
+    """A ``smoother:`` section as text, before any frame rate is known (seconds kept).
+
+    >>> describe_config({"stages": ["vote"], "vote": {"window_s": 0.7}})
+    'vote(window_s=0.7)'
+    """
+    cfg = dict(cfg or {})
+    parts = []
+    for name in cfg.get("stages", []):
+        args = ", ".join(f"{k}={v}" for k, v in dict(cfg.get(name) or {}).items())
+        parts.append(f"{name}({args})")
+    return " → ".join(parts) or "raw"
+
+
 class TemporalChain(Stage):
     """Stages run in order; each gets the previous stage's :class:`Prediction`.
 
     An empty chain is raw argmax.
     """
 
-    def __init__(self, stages: Iterable[Stage] = ()) -> None:
+    def __init__(self, stages: Iterable[Stage] = (), fps: float | None = None) -> None:
         self.stages = list(stages)
+        #: the frame rate ``*_s`` settings were converted with (None: none were given)
+        self.fps = fps
 
     def update(self, probs: np.ndarray | Prediction) -> Prediction:
         pred = as_prediction(probs)
@@ -247,23 +280,39 @@ class TemporalChain(Stage):
         return [self.update(p) for p in np.asarray(probs)]
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None) -> TemporalChain:
+    def from_config(cls, cfg: Mapping[str, Any] | None, fps: float | None = None) -> TemporalChain:
         """Build from a ``smoother:`` section.
 
         ``{"stages": ["ema", "hysteresis", "uncertain"], "ema": {"alpha": 0.3}, ...}``: the
         stage names in order, each with its keyword arguments under its own key.
 
+        A frame count may be given in seconds instead, with ``_s`` on its name (``window_s``,
+        ``patience_s``): scanners run at 30-80+ fps, and a window in seconds means the same
+        time constant on each. It becomes ``max(1, round(seconds * fps))`` frames with the
+        source's ``fps`` (:data:`FALLBACK_FPS` where the source does not say).
+
         >>> TemporalChain.from_config({"stages": ["ema"], "ema": {"alpha": 0.5}}).stages[0].alpha
         0.5
+        >>> cfg = {"stages": ["vote"], "vote": {"window_s": 0.8}}
+        >>> TemporalChain.from_config(cfg, fps=60).stages[0].window
+        48
         """
         cfg = dict(cfg or {})
         names = cfg.get("stages", [])
         stages = []
+        timed = False
         for name in names:
             if name not in STAGES:
                 raise ValueError(f"unknown smoother stage {name!r}; known: {', '.join(STAGES)}")
-            stages.append(STAGES[name](**dict(cfg.get(name) or {})))
-        return cls(stages)
+            kwargs = dict(cfg.get(name) or {})
+            for key in [k for k in kwargs if k.endswith("_s")]:
+                base = key[:-2]
+                if base in kwargs:
+                    raise ValueError(f"smoother stage {name!r}: give {base} or {key}, not both")
+                kwargs[base] = frames_for(float(kwargs.pop(key)), fps)
+                timed = True
+            stages.append(STAGES[name](**kwargs))
+        return cls(stages, fps=(fps or FALLBACK_FPS) if timed else None)
 
     def describe(self) -> str:
         """A short text such as ``"ema(alpha=0.3) → hysteresis(margin=0.1, patience=3)"``."""
@@ -274,4 +323,5 @@ class TemporalChain(Stage):
             name = next((k for k, v in STAGES.items() if type(s) is v), type(s).__name__)
             args = ", ".join(f"{k}={v}" for k, v in vars(s).items() if not k.startswith("_"))
             parts.append(f"{name}({args})")
-        return " → ".join(parts)
+        text = " → ".join(parts)
+        return text if self.fps is None else f"{text} [at {self.fps:g} fps]"

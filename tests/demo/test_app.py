@@ -19,7 +19,7 @@ from echostream.demo import examples as ex
 from echostream.demo.runner import classify_cine, load_engine, smoother_config
 from echostream.stream.views import VIEWS
 
-SETTINGS = dict(stages=["ema", "hysteresis", "uncertain"], alpha=0.3, window=15, margin=0.1,
+SETTINGS = dict(stages=["ema", "vote", "uncertain"], alpha=0.5, window=0.7, margin=0.1,
                 patience=3, threshold=0.5)  # fmt: skip
 
 

@@ -139,7 +139,8 @@ def test_steady_metrics_count_switches_after_settle(engine, small_cine) -> None:
     probs = pipeline_file(engine, str(small_cine), opts, {**cfg, "smoother": {"stages": []}})
     settle = int(round(out["settle_s"] * out["fps"]))
     for name, scfg in {"raw": {"stages": []}, "configured": cfg["smoother"]}.items():
-        idx = [p.index for p in TemporalChain.from_config(scfg).run(probs["_probs"])]
+        chain = TemporalChain.from_config(scfg, fps=out["fps"])
+        idx = [p.index for p in chain.run(probs["_probs"])]
         expected = sum(idx[i] != idx[i - 1] for i in range(settle + 1, 24))
         assert out["settings"][name]["flicker"]["switches"] == expected, name
     assert set(out["settings"]) >= {"raw", "configured", *cfg["bench"]["smoothing_settings"]}
@@ -176,3 +177,25 @@ def test_bench_json_is_strict_when_smoothing_removes_all_flicker() -> None:
         "p": [None, 1.0],
         "n": 3,
     }
+
+
+def test_sweep_metrics_pool_several_simulated_sweeps(engine, tmp_path) -> None:
+    pytest.importorskip("torch")
+    from echostream.stream.bench_stream import make_sweep, sweep_metrics
+
+    cfg = load_stream_config()
+    paths = [str(make_sweep(tmp_path / f"s{seed}.dcm", views=("A4C", "PLAX"), frames_per_view=12,
+                            size=(160, 120), seed=seed)) for seed in (5, 6)]  # fmt: skip
+    out = sweep_metrics(engine, paths, cfg)
+    assert [c["cine"] for c in out["cines"]] == paths
+    assert out["frames"] == sum(c["frames"] for c in out["cines"]) == 48
+    raw = out["settings"]["raw"]
+    assert raw["flicker"]["switches"] == sum(c["raw_switches"] for c in out["cines"])
+    assert out["settings"]["configured"]["flicker"]["switches"] == sum(
+        c["configured_switches"] for c in out["cines"]
+    )
+    assert raw["flicker"]["steady_s"] == pytest.approx(sum(c["steady_s"] for c in out["cines"]))
+    assert "pooled over 2 cines" in out["note"] and "simulated" in out["note"]
+    with pytest.raises(ValueError, match="truth sidecars"):
+        sweep_metrics(engine, paths, cfg, truth_files=[None])
+    json.dumps(out)

@@ -11,6 +11,7 @@ from echostream.stream.bench_stream import flicker_rate, segments, smoothing_met
 from echostream.stream.defaults import DEFAULTS, REPO_CONFIG, load_stream_config
 from echostream.stream.temporal import (
     EMA,
+    FALLBACK_FPS,
     Hysteresis,
     Prediction,
     RollingVote,
@@ -104,13 +105,37 @@ def test_uncertain_gate() -> None:
 
 
 def test_chain_from_config_and_errors() -> None:
-    chain = TemporalChain.from_config(DEFAULTS["smoother"])
-    assert [type(s).__name__ for s in chain.stages] == ["EMA", "Hysteresis", "UncertainGate"]
-    assert "ema(alpha=0.3)" in chain.describe()
+    chain = TemporalChain.from_config(DEFAULTS["smoother"], fps=50.0)
+    assert [type(s).__name__ for s in chain.stages] == ["EMA", "RollingVote", "UncertainGate"]
+    assert "ema(alpha=0.5)" in chain.describe() and "[at 50 fps]" in chain.describe()
     assert TemporalChain.from_config({}).describe() == "raw"
     assert TemporalChain.from_config(None).update(np.array([0.2, 0.8])).index == 1
     with pytest.raises(ValueError, match="unknown smoother stage"):
         TemporalChain.from_config({"stages": ["kalman"]})
+
+
+def test_smoother_times_in_seconds_follow_the_frame_rate() -> None:
+    cfg = {"stages": ["vote", "hysteresis"], "vote": {"window_s": 0.8},
+           "hysteresis": {"margin": 0.0, "patience_s": 0.1}}  # fmt: skip
+    for fps, window, patience in ((30.0, 24, 3), (60.0, 48, 6), (80.0, 64, 8)):
+        vote, hyst = TemporalChain.from_config(cfg, fps=fps).stages
+        assert (vote.window, hyst.patience) == (window, patience)
+    fallback = TemporalChain.from_config(cfg, fps=None)  # a live stream that gives no rate
+    assert fallback.stages[0].window == round(0.8 * FALLBACK_FPS)
+    assert f"[at {FALLBACK_FPS:g} fps]" in fallback.describe()
+    assert TemporalChain.from_config({"stages": ["vote"], "vote": {"window": 5}}).fps is None
+    with pytest.raises(ValueError, match="window or window_s"):
+        TemporalChain.from_config({"stages": ["vote"], "vote": {"window": 5, "window_s": 1}})
+    with pytest.raises(ValueError, match="> 0 s"):
+        TemporalChain.from_config({"stages": ["vote"], "vote": {"window_s": 0}}, fps=30)
+
+
+def test_temporal_docstring_examples_run() -> None:
+    import doctest
+
+    from echostream.stream import temporal
+
+    assert doctest.testmod(temporal).failed == 0
 
 
 def test_yaml_matches_code_defaults(tmp_path) -> None:
@@ -120,6 +145,7 @@ def test_yaml_matches_code_defaults(tmp_path) -> None:
     cfg = load_stream_config(user)
     assert cfg["smoother"]["stages"] == ["vote"] and cfg["smoother"]["vote"]["window"] == 5
     assert cfg["smoother"]["ema"] == DEFAULTS["smoother"]["ema"]  # merged, not replaced
+    assert "window_s" not in cfg["smoother"]["vote"]  # frames given: the default seconds go
     bad = tmp_path / "bad.yaml"
     bad.write_text("- a list\n")
     with pytest.raises(ValueError, match="bad.yaml"):
@@ -145,3 +171,53 @@ def test_smoothing_metrics_on_synthetic_sweep() -> None:
     assert smooth["flicker_reduction"] >= 5
     assert smooth["time_to_stable"]["never"] == 0
     assert smooth["time_to_stable"]["max_s"] <= 0.5
+
+
+def test_pooled_smoothing_sums_events_over_cines_at_their_own_rates() -> None:
+    from echostream.stream.bench_stream import pooled_smoothing_metrics
+
+    a, b = noisy_sweep(seed=1), noisy_sweep(seed=2, n_per_view=300)
+    settings = {"vote": {"stages": ["vote"], "vote": {"window_s": 0.5}}}
+    one = [smoothing_metrics(p, t, fps, settings) for (p, t), fps in ((a, 30.0), (b, 60.0))]
+    pooled = pooled_smoothing_metrics([(*a, 30.0), (*b, 60.0)], settings)
+    for name in ("raw", "vote"):
+        flick = pooled[name]["flicker"]
+        assert flick["switches"] == sum(m[name]["flicker"]["switches"] for m in one)
+        assert flick["steady_s"] == pytest.approx(sum(m[name]["flicker"]["steady_s"] for m in one))
+        assert flick["per_minute"] == pytest.approx(flick["switches"] / (flick["steady_s"] / 60))
+        tts = pooled[name]["time_to_stable"]
+        assert tts["all_s"] == one[0][name]["time_to_stable"]["all_s"] + one[1][name][
+            "time_to_stable"]["all_s"]  # fmt: skip
+    # 0.5 s is 15 frames at 30 fps and 30 frames at 60 fps: each cine its own chain
+    assert pooled["vote"]["chain"] == "vote(window=15) [at 30 fps] | vote(window=30) [at 60 fps]"
+    rate, raw_rate = (pooled[k]["flicker"]["per_minute"] for k in ("vote", "raw"))
+    expected = raw_rate / rate if rate else float("inf")
+    assert pooled["vote"]["flicker_reduction"] == pytest.approx(expected)
+
+
+def test_smoothing_ratios_judge_the_configured_smoother_not_classifier_errors() -> None:
+    from echostream.stream.bench_stream import pooled_smoothing_metrics, smoothing_ratios
+
+    fps = 30.0
+    truth = [0] * 90 + [1] * 45 + [2] * 45
+    labels = [0] * 90 + [1] * 45 + [1] * 45  # never 2: the classifier's error, not smoothing's
+    for i in (30, 31, 50, 70, 71, 80):  # short blips on the first stretch
+        labels[i] = 3
+    probs = np.full((len(truth), 4), 0.02)
+    probs[np.arange(len(truth)), labels] = 0.94
+    settings = {
+        "configured": {"stages": ["vote"], "vote": {"window_s": 0.3}},
+        "too slow": {"stages": ["vote"], "vote": {"window_s": 4.0}},
+    }
+    m = pooled_smoothing_metrics([(probs, truth, fps)], settings)
+    assert m["raw"]["time_to_stable"]["never"] == 1  # the stretch the classifier gets wrong
+    assert m["configured"]["time_to_stable"]["lost"] == 0
+    assert m["too slow"]["time_to_stable"]["lost"] == 1  # raw settles on view 1, this does not
+    r = smoothing_ratios(m)
+    assert r["time_to_stable_never"] == r["raw_never_settles"] == 1 and r["view_changes"] == 2
+    assert r["time_to_stable_lost"] == 0
+    assert r["time_to_stable_s"] == m["configured"]["time_to_stable"]["max_s"] <= 0.5
+    assert r["flicker_reduction"] == m["configured"]["flicker_reduction"] >= 5
+    assert r["smoothing_best_setting"] == "configured"
+    slow = smoothing_ratios({"raw": m["raw"], "configured": m["too slow"]})
+    assert slow["time_to_stable_s"] is None and slow["time_to_stable_lost"] == 1
