@@ -590,7 +590,8 @@ def smoothing_ratios(settings: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if conf is not None:
         tts = conf["time_to_stable"]
-        out["flicker_reduction"] = conf.get("flicker_reduction")
+        if conf.get("flicker_reduction") is not None:  # absent when raw argmax never flickers
+            out["flicker_reduction"] = conf["flicker_reduction"]
         out["time_to_stable_s"] = tts["max_s"] if tts["lost"] == 0 else None
         out["time_to_stable_lost"] = tts["lost"]
         out["time_to_stable_never"] = tts["never"]

@@ -199,3 +199,32 @@ def test_sweep_metrics_pool_several_simulated_sweeps(engine, tmp_path) -> None:
     with pytest.raises(ValueError, match="truth sidecars"):
         sweep_metrics(engine, paths, cfg, truth_files=[None])
     json.dumps(out)
+
+
+def test_bench_cli_makes_one_sweep_per_seed_and_pools_them(stream_model, tmp_path) -> None:
+    """``--make-sweep`` with two ``--sweep-seed``: two cines (NAME-seedN.dcm) in one pooled
+    smoothing report; a --sweep-truth count that does not match --sweep is refused."""
+    pytest.importorskip("torch")
+    import typer
+    from typer.testing import CliRunner
+
+    from echostream.stream import cli_stream
+
+    app, bench = typer.Typer(), typer.Typer()
+    app.add_typer(bench, name="bench")
+    cli_stream.register(app, bench)
+    target = tmp_path / "sweep.dcm"
+    args = ["bench", "stream", "--model", str(stream_model), "--json", "--repeat", "1",
+            "--no-naive", "--no-live", "--no-int8", "--make-sweep", str(target),
+            "--sweep-seed", "5", "--sweep-seed", "6", "--sweep-frames", "10"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    cines = [c["cine"] for c in out["smoothing"]["cines"]]
+    assert cines == [str(tmp_path / "sweep-seed5.dcm"), str(tmp_path / "sweep-seed6.dcm")]
+    assert "time_to_stable_lost" in out["ratios"]
+    raw_flickers = out["smoothing"]["settings"]["raw"]["flicker"]["switches"] > 0
+    assert ("flicker_reduction" in out["targets"]) == raw_flickers  # undefined without flicker
+    two_one = ["--sweep", cines[0], "--sweep", cines[1], "--sweep-truth", "x.json"]
+    bad = CliRunner().invoke(app, ["bench", "stream", "--model", str(stream_model), *two_one])
+    assert bad.exit_code == 2 and "one --sweep-truth per --sweep" in bad.output
