@@ -125,6 +125,18 @@ def _summarise_times(times: list[float | None]) -> dict[str, Any]:
     }
 
 
+def flicker_reduction(raw_rate: float | None, rate: float | None) -> float | None:
+    """How many times fewer switches per minute than raw argmax: inf when none are left, None
+    (undefined) when raw argmax never switches.
+
+    >>> flicker_reduction(10.0, 2.0), flicker_reduction(10.0, 0.0), flicker_reduction(0.0, 0.0)
+    (5.0, inf, None)
+    """
+    if not raw_rate or rate is None:
+        return None
+    return raw_rate / rate if rate > 0 else float("inf")
+
+
 #: One sweep cine for the smoothing metrics: per-frame probabilities (N, K), truth, fps.
 SweepRun = tuple[np.ndarray, Sequence[int], float]
 
@@ -192,15 +204,13 @@ def pooled_smoothing_metrics(
             "agreement_on_truth_frames": float(np.mean(agree)) if agree else None,
         }
         if name == "raw":
-            raw_times = times
+            raw_times, raw_rate = times, entry["flicker"]["per_minute"]
         entry["time_to_stable"]["lost"] = sum(
             t is None and r is not None for t, r in zip(times, raw_times, strict=True)
         )
-        rate = entry["flicker"]["per_minute"]
-        if name == "raw":
-            raw_rate = rate
-        elif raw_rate and rate is not None:  # undefined when raw never flickers
-            entry["flicker_reduction"] = raw_rate / rate if rate > 0 else float("inf")
+        reduction = flicker_reduction(raw_rate, entry["flicker"]["per_minute"])
+        if name != "raw" and reduction is not None:
+            entry["flicker_reduction"] = reduction
         out[name] = entry
     return out
 
@@ -315,9 +325,11 @@ def pipeline_file(engine: Engine, path: str, opts: dict, cfg: dict) -> dict[str,
             for k, v in r.times.items():
                 stages[k].append(v)
             probs.append(r.probs)
+        source_fps = src.info.fps
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     n = len(probs)
     return {
+        "source_fps": source_fps,
         "frames": n,
         "wall_s": wall,
         "fps": n / wall,
@@ -644,9 +656,8 @@ def sweep_metrics(
     for sweep, truth_file in zip(sweeps, truth_files, strict=True):
         truth, truth_fps = read_truth(sweep, engine.labels, truth_file)
         opts = engine.source_options(sweep, workers=workers)
-        probs = pipeline_file(engine, sweep, opts, {**cfg, "smoother": {"stages": []}})["_probs"]
-        with open_source(sweep, **opts) as src:
-            fps = float(truth_fps or src.info.fps)
+        run = pipeline_file(engine, sweep, opts, {**cfg, "smoother": {"stages": []}})
+        probs, fps = run["_probs"], float(truth_fps or run["source_fps"])
         if len(truth) != len(probs):
             raise ValueError(f"{sweep}: {len(probs)} frames but {len(truth)} truth labels")
         runs.append((probs, truth, fps))
@@ -682,9 +693,8 @@ def steady_metrics(engine: Engine, cine: str, cfg: dict, workers: int = 2) -> di
     label switch there is flicker, whatever the right label is. Raw argmax and each smoothing
     setting; no time-to-stable (there is no view change)."""
     opts = engine.source_options(cine, workers=workers)
-    with open_source(cine, **opts) as src:
-        fps = float(src.info.fps)
-    probs = pipeline_file(engine, cine, opts, {**cfg, "smoother": {"stages": []}})["_probs"]
+    run = pipeline_file(engine, cine, opts, {**cfg, "smoother": {"stages": []}})
+    probs, fps = run["_probs"], float(run["source_fps"])
     bench_cfg = cfg.get("bench", {})
     settle = float(bench_cfg.get("settle_s", 0.5))
     truth = [0] * len(probs)
@@ -698,10 +708,9 @@ def steady_metrics(engine: Engine, cine: str, cfg: dict, workers: int = 2) -> di
             {engine.labels[i] for i in idx[min(len(idx), int(round(settle * fps))):]}
         )}  # fmt: skip
         raw_rate = out["raw"]["flicker"]["per_minute"] if out else None
-        if raw_rate and flick["per_minute"] is not None:
-            entry["flicker_reduction"] = (
-                raw_rate / flick["per_minute"] if flick["per_minute"] > 0 else float("inf")
-            )
+        reduction = flicker_reduction(raw_rate, flick["per_minute"])
+        if reduction is not None:
+            entry["flicker_reduction"] = reduction
         out[name] = entry
     return {
         "cine": cine,

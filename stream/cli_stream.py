@@ -254,6 +254,9 @@ def bench_stream(
     cfg = _config(config)
     if pre_workers is not None:
         cfg["reader"]["preprocess_workers"] = pre_workers
+    if sweep_truth and len(sweep_truth) != len(sweep or []):
+        typer.echo("error: give one --sweep-truth per --sweep, in order", err=True)
+        raise typer.Exit(2)
     sweeps = list(sweep or [])
     if make_sweep is not None:
         seeds = list(dict.fromkeys(sweep_seed or [1]))
@@ -271,9 +274,6 @@ def bench_stream(
                 raise typer.Exit(2) from None
             typer.echo(f"sweep cine written: {made}", err=True)
             sweeps.append(made)
-    if sweep_truth and len(sweep_truth) != len(sweep or []):
-        typer.echo("error: give one --sweep-truth per --sweep, in order", err=True)
-        raise typer.Exit(2)
     # made sweeps carry their sidecar next to them
     truths = [str(p) for p in sweep_truth or []] + [None] * (len(sweeps) - len(sweep_truth or []))
     if source is None:

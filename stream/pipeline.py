@@ -23,7 +23,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -512,46 +511,6 @@ def run_live(
     sink threads. ``sink_nice`` > 0 lowers the overlay/sink thread's CPU priority by that much
     (the overlay is not on the frame-to-label path).
     """
-    with _switch_interval(switch_interval_ms):
-        return _run_live(
-            engine, source, chain, sinks=sinks, on_result=on_result, pace=pace,
-            queue_size=queue_size, sink_queue_size=sink_queue_size, max_frames=max_frames,
-            duration_s=duration_s, stop=stop, overlay_cfg=overlay_cfg,
-            preprocess_in_reader=preprocess_in_reader, sink_nice=sink_nice,
-        )  # fmt: skip
-
-
-@contextmanager
-def _switch_interval(ms: float | None) -> Iterator[None]:
-    """``sys.setswitchinterval(ms / 1000)`` inside the block (nothing when ``ms`` is None)."""
-    if ms is None:
-        yield
-        return
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(max(1e-6, float(ms) / 1000.0))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
-def _run_live(
-    engine: Engine,
-    source: FrameSource,
-    chain: Stage,
-    *,
-    sinks: Sequence[FrameSink],
-    on_result: Callable[[FrameResult], None] | None,
-    pace: bool,
-    queue_size: int,
-    sink_queue_size: int,
-    max_frames: int | None,
-    duration_s: float | None,
-    stop: threading.Event | None,
-    overlay_cfg: dict[str, Any] | None,
-    preprocess_in_reader: bool,
-    sink_nice: int,
-) -> LiveReport:
     report = LiveReport()
     stop = stop or threading.Event()
     frames_q = DropOldestQueue(queue_size)
@@ -583,6 +542,9 @@ def _run_live(
     if sinks:
         writer.start()
     reader.start()
+    old_interval = sys.getswitchinterval()
+    if switch_interval_ms is not None:
+        sys.setswitchinterval(max(1e-6, float(switch_interval_ms) / 1000.0))
     try:
         while True:
             if duration_s is not None and time.perf_counter() - t_begin > duration_s:
@@ -636,6 +598,7 @@ def _run_live(
     except KeyboardInterrupt:
         pass
     finally:
+        sys.setswitchinterval(old_interval)
         stop.set()
         report.wall_s = time.perf_counter() - t_begin
         source.close()  # unblocks a live reader waiting for data
