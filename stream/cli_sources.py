@@ -26,6 +26,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         speed_frames: int = typer.Option(
             10, "--speed-frames", help="Frames decoded for the speed estimate (0: skip)."
         ),
+        sheet: str | None = typer.Option(
+            None,
+            "--sheet",
+            help="Also write a PNG contact sheet: each first frame with its crop box and sector.",
+        ),
     ) -> None:
         """Frames, size, fps and its origin, encoding, region, vendor, kind, decode speed.
 
@@ -48,6 +53,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             results.append(result)
         if as_json:
             _echo_json(results)
+        if sheet:
+            from .sector_sheet import draw_sheet
+
+            draw_sheet([r["source"] for r in results if r["ok"]], sheet)
         if not all(r["ok"] for r in results):
             raise typer.Exit(1)
 

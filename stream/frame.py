@@ -28,7 +28,8 @@ class Region:
     """A pixel box ``[x0, x1) × [y0, y1)`` in full-resolution image coordinates.
 
     ``origin`` says where it came from: ``"dicom"`` (Sequence of Ultrasound Regions, clamped to
-    the image), ``"estimated"`` (found from the pixels) or ``"full"`` (the whole image).
+    the image), ``"detected"`` (the scan sector found in the pixels,
+    :mod:`echostream.stream.sources.sector`) or ``"full"`` (the whole image).
     """
 
     x0: int
@@ -87,6 +88,7 @@ class SourceInfo:
     modality: str | None = None
     codec: str | None = None
     warnings: list[str] = field(default_factory=list)
+    fan: dict[str, Any] | None = None  # the detected sector's geometry (``Fan.to_dict()``)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

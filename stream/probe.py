@@ -81,6 +81,16 @@ def probe_many(sources: Iterable[str | Path], *, speed_frames: int = 10) -> list
     return results
 
 
+def _fan_lines(fan: dict[str, Any] | None) -> list[str]:
+    if not fan or "apex" not in fan:
+        return [f"  sector       {fan['kind']}"] if fan else []
+    sector = fan["right_deg"] - fan["left_deg"]
+    return [
+        f"  sector       apex ({fan['apex'][0]:.0f}, {fan['apex'][1]:.0f}), {sector:.0f} deg,"
+        f" radius {fan['radius']:.0f} px"
+    ]
+
+
 def format_result(result: dict[str, Any]) -> str:
     """Human-readable lines for one probe result (the error line for a failed one)."""
     if not result["ok"]:
@@ -99,6 +109,7 @@ def format_result(result: dict[str, Any]) -> str:
         f"  encoding     {result.get('transfer_syntax') or result.get('codec') or '?'}"
         f" / {result.get('photometric') or '?'}",
         f"  region       {region_text}",
+        *_fan_lines(result.get("fan")),
         f"  vendor       {result.get('vendor') or 'unknown'}",
         f"  acquisition  {result['acquisition']}",
     ]

@@ -47,7 +47,8 @@ from ..errors import SourceError
 from ..frame import Frame, Region, SourceInfo
 from .base import FrameSource
 from .jpeg_fast import decode_luminance, draft_request, j2k_size, jpeg_size, ordered_map
-from .region import acquisition_kind, estimate_region, select_region
+from .region import acquisition_kind, select_region
+from .sector import detect_fan
 
 R = TypeVar("R")
 DEFAULT_FPS = 30.0
@@ -152,8 +153,9 @@ class DicomSource(FrameSource):
 
     Options (keyword-only): ``luminance`` (H×W gray frames), ``target_size`` ``(h, w)`` (the
     model input: lets JPEG baseline decode at reduced scale), ``workers`` (decode threads),
-    ``prefetch`` (frames in flight, default ``2 * workers``), ``estimate_region`` (find the
-    sector from the pixels when the header has no ultrasound region).
+    ``prefetch`` (frames in flight, default ``2 * workers``), ``estimate_region`` (default
+    True: crop to the scan sector detected in the pixels, inside the header's ultrasound
+    region if any).
     Raises :class:`SourceError` naming the file and the problem for bad input.
     """
 
@@ -181,8 +183,7 @@ class DicomSource(FrameSource):
         self.fast_path = luminance and self._tsyntax == JPEGBaseline8Bit
         self._request: tuple[int, int] | None = None
         self._check_first_frame()
-        if self.info.region is None:
-            self._set_region(estimate_region)
+        self._set_region(estimate_region)
         if self.fast_path and self.target_size and self.info.region is not None:
             region = self.info.region
             self._request = draft_request(
@@ -423,23 +424,34 @@ class DicomSource(FrameSource):
         self._decode(first)
 
     def _set_region(self, estimate: bool) -> None:
-        """Estimate the sector from a few frames; the whole image when that fails."""
-        region: Region | None = None
+        """Crop to the scan sector: detected in a few frames, inside the header's ultrasound
+        region when there is one (it often holds the fan with wide margins), so every source
+        is cropped alike; the header's region, else the whole image, when detection fails."""
+        header = self.info.region
+        fan = None
         if estimate:
             picks = set(np.linspace(0, self._n - 1, min(self._n, _ESTIMATE_FRAMES)).astype(int))
             frames, scale = [], 1.0
             with self._open_pixels() as fh:
                 for item in self._encoded(fh, stop=max(picks) + 1):
                     if item[0] in picks:
-                        pixels, scale = self._small_gray(item)
+                        try:
+                            pixels, scale = self._small_gray(item)
+                        except SourceError:
+                            continue  # a bad frame is reported when it is reached
                         frames.append(pixels)
-            region = estimate_region(frames, scale=scale, full_size=(self._rows, self._cols))
-        if region is None:
-            region = Region(0, 0, self._cols, self._rows, origin="full", data_type="unknown")
+            fan = detect_fan(frames, scale=scale, full_size=(self._rows, self._cols), within=header)
+        if fan is not None:
+            self.info.region, self.info.fan = fan.region, fan.to_dict()
+            if header is None:
+                self.info.warnings.append(
+                    "no ultrasound region in the header; scan sector detected from pixels"
+                )
+        elif header is None:
+            self.info.region = Region(
+                0, 0, self._cols, self._rows, origin="full", data_type="unknown"
+            )
             self.info.warnings.append("no ultrasound region found; using the whole image")
-        else:
-            self.info.warnings.append("no ultrasound region in the header; estimated from pixels")
-        self.info.region = region
 
     def _small_gray(self, item: tuple[int, bytes]) -> tuple[np.ndarray, float]:
         if self._tsyntax == JPEGBaseline8Bit:

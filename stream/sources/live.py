@@ -40,7 +40,6 @@ from ..frame import Frame, SourceInfo
 from .base import FrameSource
 from .video import (
     DEFAULT_FPS,
-    REGION_FRAMES,
     PixelConverter,
     RegionEstimator,
     av_problem,
@@ -182,7 +181,7 @@ class LiveSource(FrameSource):
         luminance: bool = False,
         target_size: tuple[int, int] | None = None,
         workers: int | None = None,
-        estimate_region: RegionEstimator | bool | None = False,
+        estimate_region: RegionEstimator | bool | None = True,
         reconnect: ReconnectPolicy | None = None,
         open_timeout: float = 5.0,
         read_timeout: float = 5.0,
@@ -252,26 +251,15 @@ class LiveSource(FrameSource):
             warnings=warnings,
         )
         self._pending.append((first, self._convert(first)))
-        if estimator is not None:
-            self._read_ahead(REGION_FRAMES - 1)
-        self.info.region = estimate_from(
+        # the sector is found on the first frame alone: waiting for more would delay the
+        # first label at the bedside
+        estimate_from(
             estimator,
             [pixels for _, pixels in self._pending],
             self._convert.scale,
             (first.height, first.width),
-            self.info.warnings,
+            self.info,
         )
-
-    def _read_ahead(self, n: int) -> None:
-        """Decode up to ``n`` more frames of this connection into the pending queue."""
-        for _ in range(n):
-            try:
-                with self._io_lock:
-                    frame = self._next_av_frame(clock=False)
-            except _Lost as err:
-                self._lost(str(err))
-                return
-            self._pending.append((frame, self._convert(frame)))
 
     # -- connecting -------------------------------------------------------------------------
     def _open_once(self) -> Any:

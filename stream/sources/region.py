@@ -1,11 +1,9 @@
 """Where the ultrasound picture is, and what kind of picture it is.
 
-Two ways to find the region:
-
-* :func:`select_region` reads the DICOM Sequence of Ultrasound Regions, picks the 2D tissue
-  region (the largest one when there are several) and clamps it to the image.
-* :func:`estimate_region` finds the scan sector from the pixels of a few frames (speckle moves
-  from frame to frame, burned-in text and rulers do not), for files without regions and for video.
+:func:`select_region` reads the DICOM Sequence of Ultrasound Regions, picks the 2D tissue
+region (the largest one when there are several) and clamps it to the image. The scan sector
+inside it (or in a file without regions) is found from the pixels by
+:mod:`echostream.stream.sources.sector`.
 
 :func:`acquisition_kind` tells B-mode from Doppler, M-mode and colour flow, from the region data
 types and the DICOM Image Type.
@@ -21,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from ..frame import AcquisitionKind, Region
 
@@ -210,103 +206,3 @@ def acquisition_kind(
     if any(r.data_type == 0x0001 for r in two_d) or bits & _IT_2D:
         return AcquisitionKind.BMODE
     return AcquisitionKind.UNKNOWN
-
-
-# --- image-based estimate ----------------------------------------------------------------
-
-
-def _gray(frame: np.ndarray) -> np.ndarray:
-    arr = np.asarray(frame, dtype=np.float32)
-    if arr.ndim == 3:
-        arr = arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
-    return arr
-
-
-def _block_mean(arr: np.ndarray, block: int) -> np.ndarray:
-    h, w = (arr.shape[0] // block) * block, (arr.shape[1] // block) * block
-    return arr[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3))
-
-
-def _close(mask: np.ndarray, radius: int = 1) -> np.ndarray:
-    """Binary closing (dilate then erode) with a square, numpy only."""
-
-    def shift_or(m: np.ndarray, op: Any) -> np.ndarray:
-        out = m.copy()
-        padded = np.pad(m, radius, mode="constant", constant_values=op is np.logical_and)
-        for dy in range(-radius, radius + 1):
-            for dx in range(-radius, radius + 1):
-                sl = padded[
-                    radius + dy : radius + dy + m.shape[0], radius + dx : radius + dx + m.shape[1]
-                ]
-                out = op(out, sl)
-        return out
-
-    return shift_or(shift_or(mask, np.logical_or), np.logical_and)
-
-
-def _largest_component(mask: np.ndarray) -> np.ndarray | None:
-    """Bounding box (y0, x0, y1, x1) of the largest 4-connected True area of a small mask."""
-    h, w = mask.shape
-    seen = np.zeros_like(mask, dtype=bool)
-    best: tuple[int, tuple[int, int, int, int]] | None = None
-    for sy, sx in zip(*np.nonzero(mask), strict=True):
-        if seen[sy, sx]:
-            continue
-        stack = [(int(sy), int(sx))]
-        seen[sy, sx] = True
-        count, y0, x0, y1, x1 = 0, h, w, 0, 0
-        while stack:
-            y, x = stack.pop()
-            count += 1
-            y0, x0, y1, x1 = min(y0, y), min(x0, x), max(y1, y), max(x1, x)
-            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-                if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not seen[ny, nx]:
-                    seen[ny, nx] = True
-                    stack.append((ny, nx))
-        if best is None or count > best[0]:
-            best = (count, (y0, x0, y1 + 1, x1 + 1))
-    return None if best is None else np.array(best[1])
-
-
-def estimate_region(
-    frames: Sequence[np.ndarray], *, scale: float = 1.0, full_size: tuple[int, int] | None = None
-) -> Region | None:
-    """The scan sector's bounding box from a few frames (gray or RGB, all at ``scale``).
-
-    With several frames the sector is where pixels change over time (speckle, moving tissue);
-    with one frame, or a still loop, it is the largest bright connected area. Small areas
-    (text, rulers, ECG) drop out after a closing on a coarse grid. Coordinates are returned at
-    full resolution (``full_size = (rows, cols)``), ``origin="estimated"``; None when nothing
-    stands out.
-    """
-    if not len(frames):
-        return None
-    stack = np.stack([_gray(f) for f in frames])  # (T, H, W)
-    h, w = stack.shape[1:]
-    block = max(1, min(h, w) // 60)  # a grid of ~60 cells on the short side
-    if len(stack) > 1 and float(stack.std(axis=0).max()) > 4.0:
-        score = _block_mean(stack.std(axis=0), block)
-    else:
-        score = _block_mean(stack.max(axis=0), block)
-    if score.size == 0 or float(score.max()) <= 0:
-        return None
-    # Otsu-like split between background and signal: threshold at a fraction of the high end.
-    hi = float(np.percentile(score, 99))
-    mask = score > max(2.0, 0.2 * hi)
-    mask = _close(mask, radius=1)
-    box = _largest_component(mask)
-    if box is None:
-        return None
-    y0, x0, y1, x1 = (int(v) for v in box)
-    if (y1 - y0) * (x1 - x0) < 0.02 * mask.size:
-        return None
-    rows, cols = full_size if full_size else (round(h / scale), round(w / scale))
-    to_full = block / scale
-    return Region(
-        max(0, int(x0 * to_full)),
-        max(0, int(y0 * to_full)),
-        min(cols, int(np.ceil(x1 * to_full))),
-        min(rows, int(np.ceil(y1 * to_full))),
-        origin="estimated",
-        data_type="tissue",
-    )

@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import SourceError
 from ..frame import Frame, Region, SourceInfo
 from .base import FrameSource
+from .sector import Fan
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,12 @@ COMMON_OPTIONS = frozenset(
 )
 
 DEFAULT_FPS = 30.0
-REGION_FRAMES = 8  # frames handed to a region estimator (it looks for moving speckle)
+REGION_FRAMES = 8  # frames of a file handed to the sector detector (their maximum is used)
 _REDUCTIONS = (1 / 8, 1 / 4, 1 / 2)
 
-#: ``estimator(frames, scale=…, full_size=(rows, cols)) -> Region | None``, the signature of
-#: :func:`echostream.stream.sources.region.estimate_region`.
-RegionEstimator = Callable[..., "Region | None"]
+#: ``estimator(frames, scale=…, full_size=(rows, cols)) -> Fan | Region | None``, the
+#: signature of :func:`echostream.stream.sources.sector.detect_fan`.
+RegionEstimator = Callable[..., "Fan | Region | None"]
 
 
 def check_options(reader: str, options: dict[str, Any]) -> None:
@@ -126,14 +127,15 @@ class PixelConverter:
 
 
 def resolve_estimator(estimate_region: RegionEstimator | bool | None) -> RegionEstimator | None:
-    """The region estimator to use: a callable as given, ``True`` for the package's own
-    (:func:`echostream.stream.sources.region.estimate_region`), ``False``/``None`` for none."""
+    """The region estimator to use: a callable as given, ``True`` for the package's sector
+    detector (:func:`echostream.stream.sources.sector.detect_fan`), ``False``/``None`` for
+    none."""
     if estimate_region is None or estimate_region is False:
         return None
     if estimate_region is True:
-        from .region import estimate_region as estimator
+        from .sector import detect_fan
 
-        return estimator
+        return detect_fan
     if callable(estimate_region):
         return estimate_region
     raise TypeError(f"estimate_region must be a callable or a bool, not {estimate_region!r}")
@@ -144,17 +146,20 @@ def estimate_from(
     frames: list[np.ndarray],
     scale: float,
     full_size: tuple[int, int],
-    warnings: list[str],
-) -> Region | None:
-    """Run ``estimator`` on the first frames (at ``scale``); note the outcome in ``warnings``."""
+    info: SourceInfo,
+) -> None:
+    """Run ``estimator`` on the first frames (at ``scale``); set ``info.region`` (and
+    ``info.fan`` for a detected sector) and note the outcome in ``info.warnings``."""
     if estimator is None or not frames:
-        return None
-    region = estimator(frames, scale=scale, full_size=full_size)
-    if region is None:
-        warnings.append("no ultrasound region found in the pixels")
+        return
+    found = estimator(frames, scale=scale, full_size=full_size)
+    if found is None:
+        info.warnings.append("no scan sector found in the pixels; using the whole frame")
+        return
+    if isinstance(found, Fan):
+        info.region, info.fan = found.region, found.to_dict()
     else:
-        warnings.append("ultrasound region estimated from pixels")
-    return region
+        info.region = found
 
 
 def stream_fps(stream: Any) -> tuple[float, str] | None:
@@ -183,10 +188,10 @@ class VideoSource(FrameSource):
 
     Options: ``luminance`` (H×W frames instead of RGB), ``target_size=(h, w)`` (allow frames
     reduced by 1/2–1/8 that stay at least this large), ``workers`` (decoder threads; None lets
-    FFmpeg choose), ``estimate_region`` (True: find the scan sector in the first
-    ``REGION_FRAMES`` frames with :func:`~echostream.stream.sources.region.estimate_region`, or
-    a callable with its signature; default off, ``info.region`` is None), ``name`` (what to
-    call the file in ``info`` and errors). ``prefetch`` is accepted and ignored.
+    FFmpeg choose), ``estimate_region`` (default True: find the scan sector in the first
+    ``REGION_FRAMES`` frames with :func:`~echostream.stream.sources.sector.detect_fan`, or a
+    callable with its signature; False: ``info.region`` is None and the whole frame is used),
+    ``name`` (what to call the file in ``info`` and errors). ``prefetch`` is ignored.
 
     Raises :class:`SourceError` at open for a missing, empty, non-video or undecodable file and
     for a file without frames; a decode error later on is also a :class:`SourceError`.
@@ -199,7 +204,7 @@ class VideoSource(FrameSource):
         luminance: bool = False,
         target_size: tuple[int, int] | None = None,
         workers: int | None = None,
-        estimate_region: RegionEstimator | bool | None = False,
+        estimate_region: RegionEstimator | bool | None = True,
         name: str | None = None,
         **options: Any,
     ) -> None:
@@ -240,12 +245,12 @@ class VideoSource(FrameSource):
             warnings=warnings,
         )
         converted = [(f, self._convert(f)) for f in head]
-        self.info.region = estimate_from(
+        estimate_from(
             estimator,
             [pixels for _, pixels in converted],
             self._convert.scale,
             (height, width),
-            self.info.warnings,
+            self.info,
         )
         self._pending = _chain(converted, decoded, self._convert)
 
@@ -347,7 +352,7 @@ class ImageSource(FrameSource):
         *,
         luminance: bool = False,
         target_size: tuple[int, int] | None = None,
-        estimate_region: RegionEstimator | bool | None = False,
+        estimate_region: RegionEstimator | bool | None = True,
         name: str | None = None,
         **options: Any,
     ) -> None:
@@ -370,8 +375,8 @@ class ImageSource(FrameSource):
             codec=fmt,
             warnings=warnings,
         )
-        self.info.region = estimate_from(
-            resolve_estimator(estimate_region), [pixels], scale, (height, width), warnings
+        estimate_from(
+            resolve_estimator(estimate_region), [pixels], scale, (height, width), self.info
         )
         self._pixels = pixels
         self._scale = scale

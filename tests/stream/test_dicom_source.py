@@ -66,10 +66,12 @@ def test_ybr_color_example(ybr_color_path: Path) -> None:
     assert info.fps == pytest.approx(30.0, abs=0.01) and info.fps_origin == "FrameTime"
     assert (info.width, info.height) == (320, 240)
     r = info.region
-    assert r is not None and r.origin == "dicom"
-    assert 0 <= r.x0 < r.x1 <= 320 and 0 <= r.y0 < r.y1 <= 240
-    # the header's 640x480 region, halved like the pixels were
-    assert (r.x0, r.y0, r.x1, r.y1) == (42, 15, 298, 208)
+    assert r is not None and r.origin == "detected"
+    # the scan sector, searched inside the header's 640x480 region halved like the pixels
+    # were ((42, 15)–(298, 208)): the fan's box, without the black margins around it
+    assert 42 <= r.x0 < r.x1 <= 298 and 15 <= r.y0 < r.y1 <= 208
+    assert 60 <= r.x0 <= 90 and 250 <= r.x1 <= 285 and r.y0 <= 20 and r.y1 >= 195
+    assert info.fan is not None and info.fan["kind"] == "sector"
     assert any("exceeds" in w for w in info.warnings)
     assert info.vendor == "SonoSite, Inc. Turbo"
     assert info.acquisition is AcquisitionKind.BMODE
@@ -258,7 +260,7 @@ def test_region_estimated_without_header_regions(tmp_path: Path) -> None:
     path = write_cine(tmp_path / "noregion.dcm", frames, fps=30, encoding="mono")
     info = DicomSource(path).info
     r = info.region
-    assert r is not None and r.origin == "estimated"
+    assert r is not None and r.origin == "detected"
     assert abs(r.x0 - 40) <= 6 and abs(r.x1 - 130) <= 6 and abs(r.y0 - 30) <= 6
     assert abs(r.y1 - 100) <= 6
 

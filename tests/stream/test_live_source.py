@@ -215,7 +215,7 @@ def test_pts_gap_counts_drops(tmp_path: Path) -> None:
     assert (src.stats.dropped, src.stats.frames, src.stats.ended) == (5, 20, "end of stream")
 
 
-def test_estimate_region_reads_ahead_without_losing_frames(tmp_path: Path) -> None:
+def test_sector_found_on_the_first_frame_without_losing_frames(tmp_path: Path) -> None:
     path = tmp_path / "clip.ts"
     with av.open(str(path), "w", format="mpegts") as out:
         encode(out, list(range(12)), None)
@@ -229,8 +229,8 @@ def test_estimate_region_reads_ahead_without_losing_frames(tmp_path: Path) -> No
         f"file:{path}", reconnect=ReconnectPolicy(max_retries=0), estimate_region=estimator
     )
     frames = list(src)
-    assert sizes == [8] and src.info.region is None
-    assert "no ultrasound region found in the pixels" in src.info.warnings
+    assert sizes == [1] and src.info.region is None  # no read-ahead: the first label is not delayed
+    assert "no scan sector found in the pixels; using the whole frame" in src.info.warnings
     assert len(frames) == 12
     check_clock(frames)
 

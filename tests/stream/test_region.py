@@ -1,13 +1,12 @@
-"""Region selection from the Sequence of Ultrasound Regions, the pixel estimate, and the kind."""
+"""Region selection from the Sequence of Ultrasound Regions, and the acquisition kind."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
 from echostream.stream.frame import AcquisitionKind
-from echostream.stream.sources.region import acquisition_kind, estimate_region, select_region
+from echostream.stream.sources.region import acquisition_kind, select_region
 
 
 def item(x0: int, y0: int, x1: int, y1: int, data_type: int = 1, fmt: int = 1) -> Dataset:
@@ -72,42 +71,3 @@ def test_no_2d_region() -> None:
 )
 def test_acquisition_kind(regions, image_type, kind: AcquisitionKind) -> None:  # type: ignore[no-untyped-def]
     assert acquisition_kind(regions, image_type) is kind
-
-
-def _sector_frames(n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], tuple]:
-    h, w = 300, 400
-    yy, xx = np.mgrid[0:h, 0:w]
-    r = np.hypot(xx - 200, yy - 20)
-    theta = np.arctan2(xx - 200, yy - 20)
-    fan = (r < 260) & (np.abs(theta) < np.deg2rad(40))
-    ys, xs = np.nonzero(fan)
-    frames = []
-    for _ in range(n):
-        img = np.zeros((h, w), np.uint8)
-        img[fan] = rng.integers(30, 200, fan.sum())
-        img[8:18, 10:120] = 255  # burned-in text
-        img[h - 20 : h - 12, 20 : w - 20] = 180  # ECG-ish strip, static here
-        frames.append(img)
-    return frames, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-
-
-def test_estimate_sector_from_moving_speckle() -> None:
-    frames, (x0, y0, x1, y1) = _sector_frames(6, np.random.default_rng(0))
-    region = estimate_region(frames)
-    assert region is not None and region.origin == "estimated"
-    tol = 12
-    assert abs(region.x0 - x0) <= tol and abs(region.x1 - x1) <= tol
-    assert abs(region.y0 - y0) <= tol and abs(region.y1 - y1) <= tol
-
-
-def test_estimate_from_one_still_at_reduced_scale() -> None:
-    frames, (x0, y0, x1, y1) = _sector_frames(1, np.random.default_rng(1))
-    small = frames[0][::2, ::2]
-    region = estimate_region([small], scale=0.5, full_size=(300, 400))
-    assert region is not None
-    assert abs(region.x0 - x0) <= 16 and abs(region.x1 - x1) <= 16
-    assert abs(region.y1 - y1) <= 16
-
-
-def test_estimate_nothing_on_black() -> None:
-    assert estimate_region([np.zeros((60, 80), np.uint8)] * 3) is None

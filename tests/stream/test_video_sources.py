@@ -57,7 +57,10 @@ def test_clip_info_and_frames(clip: Path) -> None:
         info = src.info
         frames = list(src)
     assert (info.kind, info.n_frames, info.fps, info.fps_origin) == ("video", N, FPS, "container")
-    assert (info.width, info.height, info.region) == (W, H, None)
+    assert (info.width, info.height) == (W, H)
+    # a full-frame gradient: no fan, so the detector's box is the whole picture
+    assert info.region is not None and info.region.origin == "detected"
+    assert info.region.width >= W - 2 and info.region.height >= H - 2
     assert info.codec and not info.warnings
     assert len(frames) == N
     assert [f.index for f in frames] == list(range(N))
@@ -120,11 +123,11 @@ def test_estimate_region_hook(clip: Path) -> None:
         assert src.info.region == Region(4, 2, 60, 40, origin="estimated")
         assert len(list(src)) == N  # the frames read ahead for the estimate are not lost
     assert seen == [(8, 1.0, (H, W))]
-    assert VideoSource(clip).info.region is None  # off by default
+    assert VideoSource(clip, estimate_region=False).info.region is None
 
 
-def test_estimate_region_finds_moving_sector(tmp_path: Path) -> None:
-    """The package's estimator: speckle moves inside a box, the rest is still."""
+def test_sector_detector_is_on_by_default(tmp_path: Path) -> None:
+    """The package's detector: a speckled box (a linear probe's picture) among still text."""
     rng = np.random.default_rng(0)
     path = tmp_path / "sector.mp4"
     with av.open(str(path), "w") as out:
@@ -136,9 +139,9 @@ def test_estimate_region_finds_moving_sector(tmp_path: Path) -> None:
             img[30:110, 40:120] = rng.integers(30, 230, (80, 80, 1), dtype=np.uint8)
             out.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         out.mux(s.encode())
-    with VideoSource(path, luminance=True, estimate_region=True) as src:
+    with VideoSource(path, luminance=True) as src:
         region = src.info.region
-    assert region is not None and region.origin == "estimated"
+    assert region is not None and region.origin == "detected"
     box = (region.x0, region.y0, region.x1, region.y1)
     assert np.abs(np.array(box) - [40, 30, 120, 110]).max() <= 6, box
 
