@@ -39,7 +39,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             ..., help="A run folder (its final.pt), a checkpoint .pt or an ONNX model file"
         ),
         data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),
-        split: str = typer.Option("test", "--split", help="train | val | test | all"),
+        split: str = typer.Option(
+            None,
+            "--split",
+            help="train | val | test | all (default: test; all for a labels.csv folder)",
+        ),
         out: Path = typer.Option(None, "--out", help="Report folder (default: next to the model)"),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars"),
         backend: str = typer.Option(
@@ -49,7 +53,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             0, "--threads", help="For ONNX files: inference threads (0 = all cores)"
         ),
     ) -> None:
-        """Write report.md, metrics.json and plots for a trained model on a data split."""
+        """Write report.md, metrics.json, items.csv and plots for a trained model on a data
+        split, or on a folder of your own labelled files (labels.csv: file, view)."""
+        if split is None:
+            from .manifest import LABELS_NAME, manifest_path
+
+            split = "all" if manifest_path(data).name == LABELS_NAME else "test"
         if split not in ("train", "val", "test", "all"):
             typer.echo(f"error: --split must be train, val, test or all, not {split!r}", err=True)
             raise typer.Exit(2)

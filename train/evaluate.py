@@ -186,6 +186,66 @@ def compute_metrics(
     }
 
 
+def item_results(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    cines: np.ndarray,
+    names: Sequence[str],
+    keys: dict[Any, str] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per cine (or still): truth, the majority-vote view and the runner-up (by
+    vote share, then mean probability), their shares, and whether top-1 / top-2 are right.
+
+    >>> rows = item_results(np.array([0, 0]), np.array([[.6, .4], [.3, .7]]), np.array([5, 5]),
+    ...                     ["A", "B"], {5: "clip.mp4"})
+    >>> rows[0]["item"], rows[0]["top1"], rows[0]["top2"], rows[0]["top2_right"]
+    ('clip.mp4', 'A', 'B', True)
+    """
+    pred = probs.argmax(1)
+    out = []
+    for cine in dict.fromkeys(cines.tolist()):
+        m = cines == cine
+        share = np.bincount(pred[m], minlength=len(names)) / m.sum()
+        mean = probs[m].mean(0)
+        order = np.lexsort((-mean, -share))  # by vote share, ties by mean probability
+        truth = int(labels[m][0])
+        out.append(
+            {
+                "item": (keys or {}).get(cine, str(cine)),
+                "frames": int(m.sum()),
+                "truth": names[truth],
+                "top1": names[order[0]],
+                "top1_share": round(float(share[order[0]]), 3),
+                "top1_mean_prob": round(float(mean[order[0]]), 3),
+                "top2": names[order[1]],
+                "top2_share": round(float(share[order[1]]), 3),
+                "top1_right": bool(order[0] == truth),
+                "top2_right": bool(truth in order[:2]),
+            }
+        )
+    return out
+
+
+def item_rows_markdown(items: list[dict[str, Any]]) -> list[str]:
+    """A markdown table of :func:`item_results` (with top-1 / top-2 totals)."""
+    n = len(items)
+    top1 = sum(i["top1_right"] for i in items)
+    top2 = sum(i["top2_right"] for i in items)
+    lines = [
+        f"Per item (majority vote over each item's frames): top-1 {top1}/{n}, top-2 {top2}/{n}.",
+        "",
+        "| item | truth | top-1 (vote share) | top-2 | right |",
+        "|---|---|---|---|---|",
+    ]
+    for i in items:
+        mark = "yes" if i["top1_right"] else "top-2" if i["top2_right"] else "no"
+        lines.append(
+            f"| {i['item']} | {i['truth']} | {i['top1']} ({100 * i['top1_share']:.0f} %) | "
+            f"{i['top2']} | {mark} |"
+        )
+    return lines
+
+
 # -- plots ---------------------------------------------------------------------------------
 
 
@@ -318,10 +378,13 @@ def write_report(
     tsne_max: int = 2000,
     ece_bins: int = 15,
     notes: Sequence[str] = (),
+    keys: dict[Any, str] | None = None,
 ) -> Path:
     """Write ``report.md``, ``metrics.json``, ``confusion.csv``/``.png``, ``roc.png``,
-    ``reliability.png`` and ``tsne.png`` (when features exist) into ``out_dir``; ``notes``
-    are extra lines for the report (e.g. why the t-SNE was skipped)."""
+    ``reliability.png``, ``tsne.png`` (when features exist) and ``items.csv`` (one row per
+    cine, :func:`item_results`; named by ``keys`` when given) into ``out_dir``; ``notes`` are
+    extra lines for the report (e.g. why the t-SNE was skipped). Up to 100 items are also
+    listed in ``report.md``."""
     import pandas as pd
 
     out = Path(out_dir)
@@ -344,12 +407,14 @@ def write_report(
         xy, lab = tsne_embedding(pred.features, pred.labels, tsne_max)
         plot_tsne(xy, lab, names, out / "tsne.png")
         plots.append("tsne.png")
+    items = item_results(pred.labels, pred.probs, pred.cines, names, keys)
+    pd.DataFrame(items).to_csv(out / "items.csv", index=False)
     doc = {"title": title, "simulated_data": bool(simulated), **(context or {}), "metrics": metrics}
     if notes:
         doc["notes"] = list(notes)
     (out / "metrics.json").write_text(json.dumps(doc, indent=2, default=str))
     (out / "report.md").write_text(
-        _markdown(title, metrics, simulated, context or {}, plots, notes)
+        _markdown(title, metrics, simulated, context or {}, plots, notes, items)
     )
     return out / "report.md"
 
@@ -380,6 +445,7 @@ def _markdown(
     context: dict,
     plots: list[str],
     notes: Sequence[str] = (),
+    items: list[dict[str, Any]] | None = None,
 ) -> str:
     lines = [f"# Evaluation: {title}", ""]
     if simulated:
@@ -412,5 +478,7 @@ def _markdown(
         " in `confusion_normalised.csv`.",
         "",
     ]
+    if items and len(items) <= 100:
+        lines += [*item_rows_markdown(items), ""]
     lines += [f"![{p[:-4]}]({p})" for p in plots]
     return "\n".join(lines) + "\n"

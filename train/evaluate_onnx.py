@@ -201,6 +201,7 @@ def evaluate_onnx(
         runner.close()
     labels = lut[prep.index["label"].to_numpy()[rows]]
     cines = prep.index["cine"].to_numpy()[rows]
+    keys = dict(zip(cines.tolist(), prep.index["key"].to_numpy()[rows].tolist(), strict=True))
 
     features = None
     if ckpt_path is None:
@@ -215,7 +216,12 @@ def evaluate_onnx(
     metrics = compute_metrics(labels, probs, cines, info.labels, ece_bins=cfg.eval.ece_bins)
     pred = Predictions(labels=labels, probs=probs, cines=cines, features=features)
     eval_simulated = prep.manifest.simulated
-    simulated = eval_simulated or info.simulated_data
+    simulated = eval_simulated  # the banner speaks of the data these numbers come from
+    if info.simulated_data and not eval_simulated:
+        notes.append(
+            "the model was trained on simulated data only; these numbers are on the real "
+            "files listed here"
+        )
     context = {
         "model file": path.name,
         "model": f"{info.model_name} {info.model_version}".strip(),
@@ -240,6 +246,7 @@ def evaluate_onnx(
         tsne_max=cfg.eval.tsne_max,
         ece_bins=cfg.eval.ece_bins,
         notes=notes,
+        keys=keys,
     )
     print_metrics(metrics, console, simulated=simulated, title=f"{split} ({out_dir})")
     return metrics

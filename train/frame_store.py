@@ -56,9 +56,19 @@ CINE_COLUMNS = (
 
 
 def default_store_dir(data: str | Path, input_hw: tuple[int, int], interpolation: str) -> Path:
-    """``DATA/.frame_store/g<H>x<W>-<interpolation>``: one store per input geometry."""
+    """``DATA/.frame_store/g<H>x<W>-<interpolation>``: one store per input geometry. A data
+    folder that cannot be written (a read-only export, a shared dev set) keeps its store under
+    ``$XDG_CACHE_HOME/echostream/frame_store/<hash of the folder's path>/`` instead."""
     h, w = input_hw
-    return Path(data) / ".frame_store" / f"g{h}x{w}-{interpolation}"
+    data = Path(data)
+    base = data / ".frame_store"
+    if not os.access(data, os.W_OK) and not base.is_dir():
+        import hashlib
+
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        digest = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:16]
+        base = cache / "echostream" / "frame_store" / digest
+    return base / f"g{h}x{w}-{interpolation}"
 
 
 def store_preprocessor(

@@ -5,6 +5,11 @@ The simulator writes ``DIR/manifest.csv``; a user's own data needs at least the 
 is accepted as an alias). Optional: ``study_id``, ``series_id``, ``vendor``, ``model``, ``fps``,
 ``n_frames``, ``label_flipped``, ``true_view``, ``simulated``.
 
+A folder of labelled files to measure a model on may instead hold ``labels.csv`` with just
+``file`` (or ``path``) and ``view``: stills (PNG, JPEG), videos or DICOMs; without a
+``patient_id`` column every file counts as its own patient (``Manifest.per_item``). Rows
+labelled ``OTHER`` (not one of the 8 views) are listed as skipped.
+
 Rows with an unknown label, no patient or a missing file are reported and skipped, never fatal.
 
 Example::
@@ -22,6 +27,7 @@ from pathlib import Path
 from echostream.stream.views import VIEWS
 
 MANIFEST_NAME = "manifest.csv"
+LABELS_NAME = "labels.csv"  # a user's folder of labelled files: file, view
 SIMULATED_MARKERS = ("SIMULATED", "simulation.json", ".simulated")
 _TRUE = {"1", "true", "yes", "y", "t"}
 
@@ -66,6 +72,7 @@ class Manifest:
     entries: list[ManifestEntry]
     problems: list[Problem] = field(default_factory=list)
     simulated: bool = False
+    per_item: bool = False  # no patient_id column: each file is its own "patient"
 
     @property
     def patients(self) -> list[str]:
@@ -88,9 +95,13 @@ class Manifest:
 
 
 def manifest_path(data: str | Path) -> Path:
-    """``data`` itself if it is a CSV file, else ``data/manifest.csv``."""
+    """``data`` itself if it is a CSV file, else ``data/manifest.csv`` (or ``data/labels.csv``
+    when the folder has only that)."""
     data = Path(data)
-    return data if data.suffix.lower() == ".csv" else data / MANIFEST_NAME
+    if data.suffix.lower() == ".csv":
+        return data
+    labels, manifest = data / LABELS_NAME, data / MANIFEST_NAME
+    return labels if labels.is_file() and not manifest.is_file() else manifest
 
 
 def _opt_float(value: str | None) -> float | None:
@@ -114,19 +125,27 @@ def read_manifest(data: str | Path, *, check_files: bool = True) -> Manifest:
     csv_path = manifest_path(data)
     if not csv_path.is_file():
         raise FileNotFoundError(
-            f"{csv_path}: no manifest (expected a CSV with path, patient_id, view)"
+            f"{csv_path}: no manifest (expected manifest.csv with path, patient_id, view, or "
+            f"labels.csv with file, view)"
         )
     root = csv_path.parent
     with csv_path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         columns = {c.strip() for c in reader.fieldnames or []}
         label_col = "view" if "view" in columns else "label" if "label" in columns else None
+        per_item = "patient_id" not in columns and csv_path.name == LABELS_NAME
         missing = [c for c in ("path", "patient_id") if c not in columns]
+        if csv_path.name == LABELS_NAME:
+            missing = [] if columns & {"path", "file"} else ["file"]
         if label_col is None:
             missing.append("view")
         if missing:
             raise ValueError(f"{csv_path}: manifest lacks column(s) {', '.join(missing)}")
         rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    for row in rows:
+        row.setdefault("path", row.get("file", ""))
+        if per_item:
+            row["patient_id"] = row["path"]
 
     entries: list[ManifestEntry] = []
     problems: list[Problem] = []
@@ -138,6 +157,9 @@ def read_manifest(data: str | Path, *, check_files: bool = True) -> Manifest:
             problems.append(Problem(f"{csv_path.name}:{i}", "empty path"))
             continue
         view = row.get(label_col, "").upper()
+        if view == "OTHER":
+            problems.append(Problem(key, "labelled OTHER: not one of the 8 views, left out"))
+            continue
         if view not in VIEWS:
             problems.append(Problem(key, f"unknown label {row.get(label_col)!r}"))
             continue
@@ -170,7 +192,9 @@ def read_manifest(data: str | Path, *, check_files: bool = True) -> Manifest:
             )
         )
     simulated = bool(simulated_rows) or is_simulated_folder(root, columns)
-    return Manifest(root=root, entries=entries, problems=problems, simulated=simulated)
+    return Manifest(
+        root=root, entries=entries, problems=problems, simulated=simulated, per_item=per_item
+    )
 
 
 def is_simulated_folder(root: Path, columns: set[str] | None = None) -> bool:

@@ -57,7 +57,7 @@ def filter_manifest(manifest: Manifest, data: DataCfg) -> Manifest:
             rng = np.random.default_rng(data.split_seed)
             keep = set(rng.choice(patients, data.max_patients, replace=False).tolist())
             entries = [e for e in entries if e.patient_id in keep]
-    return Manifest(manifest.root, entries, manifest.problems, manifest.simulated)
+    return replace(manifest, entries=entries)
 
 
 def prepare_data(
@@ -373,6 +373,7 @@ def _report(
         context=context,
         tsne_max=cfg.eval.tsne_max,
         ece_bins=cfg.eval.ece_bins,
+        keys=dict(zip(prep.index["cine"], prep.index["key"], strict=True)),
     )
     if console is not None:
         print_metrics(metrics, console, simulated=prep.manifest.simulated, title=f"{split} ({out})")

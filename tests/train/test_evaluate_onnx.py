@@ -132,3 +132,39 @@ def test_other_dataset_gets_its_own_store(exported, tmp_path):
     assert r.exit_code == 0, r.output
     assert store_index.read_text() == before
     assert (other / ".frame_store" / "g60x80-bilinear" / "frames.u8").stat().st_size > 0
+
+
+def test_own_labelled_folder_per_item_report(exported, toy_data, tmp_path):
+    """A user's folder of labelled files (labels.csv: file, view; a still among the cines):
+    the whole folder is evaluated, each file is one item with its top-1/top-2, OTHER rows are
+    listed as skipped, and the report does not call real data simulated."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from echostream.stream.sources import open_source
+
+    _, run = exported
+    own = tmp_path / "own"
+    own.mkdir()
+    rows = list(csv.DictReader((toy_data / "manifest.csv").open()))[:3]
+    lines = ["file,view"]
+    for i, row in enumerate(rows):
+        shutil.copy(toy_data / row["path"], own / f"cine{i}.dcm")
+        lines.append(f"cine{i}.dcm,{row['view']}")
+    with open_source(toy_data / rows[0]["path"]) as src:
+        Image.fromarray(np.asarray(next(iter(src)).pixels)).save(own / "still.png")
+    lines += [f"still.png,{rows[0]['view']}", "cine0.dcm_copy.mp4,OTHER"]
+    (own / "labels.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "ev_own"
+    r = _evaluate([run / "model.onnx", "--data", own, "--out", out])  # no --split: all
+    assert r.exit_code == 0, r.output
+    report = (out / "report.md").read_text()
+    assert "Simulated data" not in report and "evaluation data simulated: no" in report
+    assert "Per item (majority vote over each item's frames): top-1 " in report
+    items = list(csv.DictReader((out / "items.csv").open()))
+    assert sorted(i["item"] for i in items) == ["cine0.dcm", "cine1.dcm", "cine2.dcm", "still.png"]
+    assert {i["item"]: i["truth"] for i in items}["still.png"] == rows[0]["view"]
+    assert all(i["top1"] != i["top2"] for i in items)
+    assert int(next(i for i in items if i["item"] == "still.png")["frames"]) == 1

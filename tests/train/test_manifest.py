@@ -68,3 +68,38 @@ def test_missing_manifest_or_columns(tmp_path):
     _write(tmp_path, [{"path": "a", "vendor": "V"}], ("path", "vendor"))
     with pytest.raises(ValueError, match="patient_id, view"):
         read_manifest(tmp_path)
+
+
+def test_labels_csv_folder_of_own_files(tmp_path):
+    """A folder with labels.csv (file, view): each file its own patient; OTHER rows skipped."""
+    for name in ("a.png", "b.mp4", "c.png"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "labels.csv").write_text(
+        "file,view,kind\na.png,a4c,still\nb.mp4,OTHER,cine\nc.png,PLAX,still\n"
+    )
+    m = read_manifest(tmp_path)
+    assert m.per_item and not m.simulated
+    assert [(e.key, e.view, e.patient_id) for e in m.entries] == [
+        ("a.png", "A4C", "a.png"),
+        ("c.png", "PLAX", "c.png"),
+    ]
+    assert [p.key for p in m.problems] == ["b.mp4"] and "OTHER" in m.problems[0].reason
+
+
+def test_read_only_data_folder_keeps_its_store_in_the_cache(tmp_path, monkeypatch):
+    import os
+
+    from echostream.train import frame_store
+
+    data = tmp_path / "ro"
+    data.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    got = frame_store.default_store_dir(data, (60, 80), "bilinear")
+    assert got == data / ".frame_store" / "g60x80-bilinear"
+    real_access = os.access
+    monkeypatch.setattr(  # root may write anywhere: pretend the folder is read-only
+        frame_store.os, "access", lambda p, mode: False if p == data else real_access(p, mode)
+    )
+    got = frame_store.default_store_dir(data, (60, 80), "bilinear")
+    assert got.parent.parent == tmp_path / "cache" / "echostream" / "frame_store"
+    assert got.name == "g60x80-bilinear"
