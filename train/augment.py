@@ -4,7 +4,8 @@ Both take one stored frame, a uint8 tensor ``(1, H, W)``, and return the whitene
 input ``(C, H, W)``: ``(x/255 - mean) / std`` with the training set's mean/std, the gray
 channel repeated for 3-channel models. The train preset adds the thesis' augmentation
 (Keras ``ImageDataGenerator`` settings): rotation ±10°, width/height shift 0.1, shear 0.03 rad,
-zoom 0.08, and flips only when asked.
+zoom 0.08, and flips only when asked; before it, optionally, the sim-to-real ops of
+:mod:`.augment_real` (grey curves, blur, noise, shadows, marks, compression, crop-box jitter).
 
 >>> import torch
 >>> t = TrainPreset(mean=(0.2,), std=(0.1,))
@@ -15,7 +16,8 @@ torch.Size([1, 60, 80])
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torchvision.transforms import v2
@@ -47,8 +49,14 @@ class TrainPreset:
         zoom: float = 0.08,
         hflip: bool = False,
         vflip: bool = False,
+        realism: Mapping[str, float] | None = None,
+        box_jitter: float = 0.1,
     ) -> None:
-        steps: list[v2.Transform] = []
+        steps: list[Any] = []
+        if realism and any(realism.values()):
+            from .augment_real import RealismAugment
+
+            steps.append(RealismAugment(realism, box_jitter=box_jitter))
         if degrees or any(translate) or shear or zoom:
             steps.append(
                 v2.RandomAffine(
@@ -65,6 +73,26 @@ class TrainPreset:
         if vflip:
             steps.append(v2.RandomVerticalFlip())
         self.transforms = v2.Compose(steps + _whiten(mean, std, in_chans))
+
+    @classmethod
+    def from_cfg(
+        cls, cfg: Any, *, mean: Sequence[float], std: Sequence[float], in_chans: int
+    ) -> TrainPreset:
+        """The preset of a config's ``augment`` section (:class:`~.config.AugmentCfg`)."""
+        tx, ty = cfg.translate  # a list when read from YAML
+        return cls(
+            mean=mean,
+            std=std,
+            in_chans=in_chans,
+            degrees=cfg.degrees,
+            translate=(tx, ty),
+            shear=cfg.shear,
+            zoom=cfg.zoom,
+            hflip=cfg.hflip,
+            vflip=cfg.vflip,
+            realism=cfg.realism,
+            box_jitter=cfg.box_jitter,
+        )
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:  # (1, H, W) uint8 → (C, H, W)
         return self.transforms(img)

@@ -57,6 +57,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         gallery: Path | None = typer.Option(
             None, "--gallery", help="Write a view × vendor picture (PNG) instead."
         ),
+        beside: Path | None = typer.Option(
+            None,
+            "--beside",
+            help="With --gallery: real labelled files (a folder with labels.csv) shown beside "
+            "simulated cines, per view, as the model sees them.",
+        ),
     ) -> None:
         """Write a simulated echo dataset (cines + manifest.csv), or the gallery picture.
 
@@ -75,7 +81,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 bad = [v for v in vend if v not in VENDORS]
                 if bad:
                     raise ValueError(f"unknown vendor(s) {', '.join(bad)}")
-                path = write_gallery(gallery, seed=seed, views=_split(views), vendors=vend)
+                if beside is not None:
+                    path = write_gallery(gallery, beside=beside, seed=seed)
+                else:
+                    path = write_gallery(gallery, seed=seed, views=_split(views), vendors=vend)
             except ValueError as e:
                 raise typer.BadParameter(str(e)) from None
             console.print(f"gallery written: {path}")

@@ -63,6 +63,9 @@ class AugmentCfg:
     zoom: float = 0.08
     hflip: bool = False
     vflip: bool = False
+    # sim-to-real ops (train/augment_real.py): op name → probability; {} = none (the thesis)
+    realism: dict[str, float] = field(default_factory=dict)
+    box_jitter: float = 0.1  # the "box" op moves each crop edge by up to this fraction
 
 
 @dataclass
@@ -91,6 +94,7 @@ class TrainCfg:
     restore_best: bool = True
     monitor: str = "val_loss"  # val_loss | val_acc
     class_weights: bool = True
+    label_smoothing: float = 0.0  # cross-entropy label smoothing (confident errors cost less)
     workers: int = 0
     device: str = "auto"
     threads: int | None = None  # torch CPU threads

@@ -223,19 +223,7 @@ def train_main(
             _write_splits(run_dir / "splits.csv", prep)
         mean, std = pixel_stats(prep.store.frames, prep.index["row"].to_numpy()[rows["train"]])
         model.cfg = model.cfg.with_(mean=(mean,) * in_chans, std=(std,) * in_chans)
-        a = cfg.augment
-        tx, ty = a.translate  # a list when read from YAML
-        train_tf = TrainPreset(
-            mean=(mean,),
-            std=(std,),
-            in_chans=in_chans,
-            degrees=a.degrees,
-            translate=(tx, ty),
-            shear=a.shear,
-            zoom=a.zoom,
-            hflip=a.hflip,
-            vflip=a.vflip,
-        )
+        train_tf = TrainPreset.from_cfg(cfg.augment, mean=(mean,), std=(std,), in_chans=in_chans)
         eval_tf = EvalPreset(mean=(mean,), std=(std,), in_chans=in_chans)
         frames, index = prep.store.frames, prep.index
         train_ds = FrameDataset(frames, index, rows["train"], train_tf)
@@ -259,7 +247,8 @@ def train_main(
         )
         weights = class_weights(train_ds.labels) if t.class_weights else None
         criterion = nn.CrossEntropyLoss(
-            weight=weights.to(info.device) if weights is not None else None
+            weight=weights.to(info.device) if weights is not None else None,
+            label_smoothing=t.label_smoothing,
         )
 
         resolved = cfg.to_dict()

@@ -75,7 +75,7 @@ def test_heart_beats() -> None:
     blood = []
     for t in (0.0, 0.33):  # end-diastole, end-systole at 60 bpm
         st = cardiac_state(t, 60)
-        _, tissue, inside = heart.paint(*heart.to_reference(x, y, z, st), st)
+        _, tissue, inside, _ = heart.paint(*heart.to_reference(x, y, z, st), st)
         blood.append(int((inside & ~tissue).sum()))
     assert blood[1] < 0.85 * blood[0]
     assert cardiac_state(0.2, 60).aortic > 0.8 and cardiac_state(0.2, 60).mitral == 0

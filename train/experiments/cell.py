@@ -275,18 +275,7 @@ def run_cell(spec: RunSpec | dict[str, Any], *, progress: bool = False) -> dict[
     frames, index = prep.store.frames, prep.index
     mean, std = pixel_stats(frames, index["row"].to_numpy()[rows["train"]])
     model.cfg = model.cfg.with_(mean=(mean,) * in_chans, std=(std,) * in_chans)
-    a = cfg.augment
-    train_tf = TrainPreset(
-        mean=(mean,),
-        std=(std,),
-        in_chans=in_chans,
-        degrees=a.degrees,
-        translate=tuple(a.translate),
-        shear=a.shear,
-        zoom=a.zoom,
-        hflip=a.hflip,
-        vflip=a.vflip,
-    )
+    train_tf = TrainPreset.from_cfg(cfg.augment, mean=(mean,), std=(std,), in_chans=in_chans)
     eval_tf = EvalPreset(mean=(mean,), std=(std,), in_chans=in_chans)
     train_ds = FrameDataset(frames, index, rows["train"], train_tf)
     labels = train_ds.labels
@@ -302,7 +291,10 @@ def run_cell(spec: RunSpec | dict[str, Any], *, progress: bool = False) -> dict[
     val_loader = make_loader(val_ds, batch_size=cfg.eval.batch_size, train=False, workers=t.workers)
     weights = class_weights(labels) if t.class_weights else None
     device = resolve_device(cfg.train.device)
-    criterion = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
+    criterion = nn.CrossEntropyLoss(
+        weight=weights.to(device) if weights is not None else None,
+        label_smoothing=cfg.train.label_smoothing,
+    )
     resolved = cfg.to_dict()
     provenance = make_provenance(
         config=resolved,

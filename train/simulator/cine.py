@@ -22,7 +22,7 @@ from echostream.stream.views import VIEWS
 from .body import body_maps
 from .cycle import cardiac_state, respiration
 from .heart import Heart, HeartParams
-from .physics import Acquisition, BeamImager, cell_hash
+from .physics import DEPTH_RANGE, DEPTH_RANGE_DEFAULT, Acquisition, BeamImager, cell_hash
 from .poses import OTHER, Pose, blend, view_pose
 from .vendors import VENDORS, Screen, ScreenText
 
@@ -208,7 +208,12 @@ def render_cine(spec: CineSpec) -> Cine:
     hr = float(np.clip(patient.hr + rng.normal(0, 4), 45, 115))
     fps = float(rng.integers(30, 81))  # scanners report whole frame rates
     n = spec.n_frames or int(np.clip(round(fps * 60 / hr), 30, 60))
-    acq = Acquisition.sample(rng, n_samples=spec.n_samples, n_beams=spec.n_beams)
+    acq = Acquisition.sample(
+        rng,
+        depth_range=DEPTH_RANGE.get(spec.view, DEPTH_RANGE_DEFAULT),
+        n_samples=spec.n_samples,
+        n_beams=spec.n_beams,
+    )
     imager = BeamImager(acq, rng)
     quality = float(np.clip(patient.quality + rng.normal(0, 0.1), 0, 1))  # drawn either way
     if spec.quality is not None:  # same random stream, only the window quality overridden
@@ -238,6 +243,7 @@ def render_cine(spec: CineSpec) -> Cine:
     frame_rng = np.random.default_rng(rng.integers(2**63))
 
     r_model = acq.radii / patient.scale
+    samples_per_cm = (acq.n_samples - 1) / (acq.depth_cm - acq.r_min_cm)
     theta = acq.angles
     coarse = r_model[::2]  # the anatomy is evaluated on every other depth sample
     static_heart = np.where(body.clutter > 0, body.clutter, 0).astype(np.float32)
@@ -274,7 +280,9 @@ def render_cine(spec: CineSpec) -> Cine:
         x0, y0, z0 = heart.to_reference(
             x - d * resp_dir[0], y - d * resp_dir[1], z - d * resp_dir[2], st
         )
-        echo, tissue, inside = heart.paint(x0, y0, z0, st, points_cache[2])
+        echo, tissue, inside, imp = heart.paint(x0, y0, z0, st, points_cache[2])
+        imp = np.where(inside, imp, body.imp[::2])  # the anatomy is on every other sample
+        echo = echo + imager.specular(imp, samples_per_cm / 2)
         u, v, nrm = cur.u, cur.v, cur.n
         a = x0 * u[0] + y0 * u[1] + z0 * u[2]
         b = x0 * v[0] + y0 * v[1] + z0 * v[2]

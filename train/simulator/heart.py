@@ -9,7 +9,7 @@ speckle attached to it move together.
 Example::
 
     heart = Heart(HeartParams())
-    echo, tissue = heart.paint(x, y, z, cardiac_state(0.1, 70))
+    echo, tissue, inside, impedance = heart.paint(x, y, z, cardiac_state(0.1, 70))
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ from .shapes import Cylinder, Difference, Ellipsoid, Solid, Valve, frame_from_ax
 Arr = np.ndarray
 
 # Materials, in painting order of importance; echogenicity values come from ``HeartParams``.
-MATERIALS = ("peri", "myo", "wall", "blood", "valve")
+MATERIALS = ("fat", "peri", "myo", "wall", "blood", "valve")
+# Acoustic impedance relative to blood (MRayl ≈ 1.6): specular echoes come from its jumps
+# (``physics.specular``); fibrous pericardium and valves stand out, fat is a little lower.
+IMPEDANCE = {"fat": 0.95, "peri": 1.12, "myo": 1.05, "wall": 1.06, "blood": 1.0, "valve": 1.12}
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class HeartParams:
     echo_wall: float = 1.3
     echo_valve: float = 2.5
     echo_blood: float = 0.003
+    fat: float = 0.6  # epicardial fat / mediastinal tissue around the heart, cm
+    echo_fat: float = 0.3
+    texture_db: float = 3.0  # slow brightness variation of the tissue (std, dB)
+    texture_seed: int = 0
 
     @staticmethod
     def sample(rng: np.random.Generator) -> HeartParams:
@@ -50,16 +57,20 @@ class HeartParams:
         return HeartParams(
             lv_radius=rng.uniform(2.15, 2.7),
             lv_length=rng.uniform(4.8, 5.6),
-            wall=rng.uniform(0.75, 1.35),
+            wall=rng.uniform(0.7, 1.2),
             rv_scale=rng.uniform(0.85, 1.15),
             la_scale=rng.uniform(0.85, 1.3),
             contraction=rng.uniform(0.35, 0.65),
             shortening=rng.uniform(0.7, 1.4),
-            echo_myo=rng.uniform(0.7, 1.3),
-            echo_peri=rng.uniform(2.5, 6.0),
-            echo_wall=rng.uniform(0.9, 1.6),
-            echo_valve=rng.uniform(1.8, 3.5),
-            echo_blood=rng.uniform(0.001, 0.008),
+            echo_myo=rng.uniform(0.6, 1.4),
+            echo_peri=rng.uniform(2.0, 8.0),
+            echo_wall=rng.uniform(0.25, 1.0),  # thin atrial and aortic walls: greyer than myo
+            echo_valve=rng.uniform(2.0, 8.0),
+            echo_blood=rng.uniform(0.0005, 0.01),
+            fat=rng.uniform(0.1, 0.9),
+            echo_fat=rng.uniform(0.05, 0.6),
+            texture_db=rng.uniform(2.0, 7.0),
+            texture_seed=int(rng.integers(2**31)),
         )
 
 
@@ -80,7 +91,7 @@ class Heart:
 
         lv_cav = Ellipsoid((0, 0, zc), (a, a, c), zmax=zb)
         lv_out = Ellipsoid((0, 0, zc), (a + w, a + w, c + 0.8 * w), zmax=zb + 0.15)
-        rv_ell = Ellipsoid((-1.6 * s, 1.2 * s, zc - 1.2), (4.8 * s * rv, 3.6 * s * rv, 4.6))
+        rv_ell = Ellipsoid((-2.0 * s, 0.5 * s, zc - 1.0), (4.4 * s * rv, 3.3 * s * rv, 4.6))
         rv_out = rv_ell.grown(0.4, zmax=zb - 0.2)
         rv_cav = Difference(Ellipsoid(rv_ell.centre, rv_ell.radii, zmax=zb - 0.3), lv_out)
         la_cav = Ellipsoid(
@@ -106,16 +117,21 @@ class Heart:
         pa = Cylinder(c_pv, (1.9 * s, 2.9 * s, zb + 3.4), 1.05 * s)
         mv_ring = Cylinder((c_mv[0], c_mv[1], zb - 0.4), (c_mv[0], c_mv[1], zb + 0.45), 1.45 * s)
         tv_ring = Cylinder((c_tv[0], c_tv[1], zb - 0.9), (c_tv[0], c_tv[1], zb + 0.1), 1.3 * s)
-        pap1 = Ellipsoid((1.25 * s, 1.0 * s, zc - 1.6), (0.55, 0.55, 1.7))
-        pap2 = Ellipsoid((0.9 * s, -1.35 * s, zc - 1.6), (0.55, 0.55, 1.7))
+        pap1 = Ellipsoid((1.45 * s, 1.2 * s, zc - 1.4), (0.5, 0.5, 1.3))
+        pap2 = Ellipsoid((1.05 * s, -1.6 * s, zc - 1.4), (0.5, 0.5, 1.3))
 
+        f = p.fat
         self.structures: list[tuple[str, Solid]] = [
-            ("peri", lv_out.grown(0.35, zmax=zb + 0.3)),
-            ("peri", rv_out.grown(0.3)),
+            ("fat", lv_out.grown(0.2 + f, zmax=zb + 0.3 + f)),
+            ("fat", rv_out.grown(0.2 + f)),
+            ("fat", la_cav.grown(0.2 + 0.4 * f, zmin=zb - 0.1)),
+            ("fat", ra_cav.grown(0.2 + 0.4 * f, zmin=zb - 0.6)),
+            ("peri", lv_out.grown(0.2, zmax=zb + 0.3)),
+            ("peri", rv_out.grown(0.2)),
             ("myo", lv_out),
             ("myo", rv_out),
-            ("wall", la_cav.grown(0.28, zmin=zb - 0.1)),
-            ("wall", ra_cav.grown(0.28, zmin=zb - 0.6)),
+            ("wall", la_cav.grown(0.2, zmin=zb - 0.1)),
+            ("wall", ra_cav.grown(0.2, zmin=zb - 0.6)),
             ("wall", ao.grown(0.3)),
             ("wall", sinus.grown(0.3)),
             ("wall", rvot.grown(0.3)),
@@ -171,12 +187,27 @@ class Heart:
             "centre": np.array([-1.0 * s, 0.0, zc]),
         }
         self._echo = {
+            "fat": p.echo_fat,
             "peri": p.echo_peri,
             "myo": p.echo_myo,
             "wall": p.echo_wall,
             "blood": p.echo_blood,
             "valve": p.echo_valve,
         }
+        wave_rng = np.random.default_rng(p.texture_seed)
+        k = wave_rng.normal(size=(6, 3))
+        k *= (2 * np.pi / wave_rng.uniform(0.8, 3.0, size=6) / np.linalg.norm(k, axis=1))[:, None]
+        self._waves = (k.astype(np.float32), wave_rng.uniform(0, 2 * np.pi, 6).astype(np.float32))
+
+    def texture(self, x: Arr, y: Arr, z: Arr) -> Arr:
+        """A slow, tissue-attached brightness factor (log-normal, ``texture_db`` std): real
+        myocardium is blotchy grey, not a uniform band. Evaluated at reference points."""
+        k, phase = self._waves
+        acc = np.zeros(x.shape, dtype=np.float32)
+        for i in range(len(phase)):
+            acc += np.sin(k[i, 0] * x + k[i, 1] * y + k[i, 2] * z + phase[i])
+        sigma = self.p.texture_db / 20.0 * np.log(10.0) / np.sqrt(len(phase) / 2.0)
+        return np.exp(sigma * acc).astype(np.float32)
 
     def to_reference(self, x: Arr, y: Arr, z: Arr, st: CardiacState) -> tuple[Arr, Arr, Arr]:
         """Map current positions to end-diastolic ones (inverse of the heart's motion).
@@ -215,12 +246,14 @@ class Heart:
 
     def paint(
         self, x: Arr, y: Arr, z: Arr, st: CardiacState, cull: list[Arr | None] | None = None
-    ) -> tuple[Arr, Arr, Arr]:
-        """Echogenicity (myocardium ≈ 1, 0 outside the heart), a tissue mask (False in blood)
-        and the heart mask, at reference points; ``cull`` from :meth:`cull` skips far points."""
+    ) -> tuple[Arr, Arr, Arr, Arr]:
+        """Echogenicity (myocardium ≈ 1, 0 outside the heart), a tissue mask (False in blood),
+        the heart mask and the acoustic impedance (0 outside the heart) at reference points;
+        ``cull`` from :meth:`cull` skips far points."""
         shape0 = x.shape
         xf, yf, zf = x.ravel(), y.ravel(), z.ravel()
         echo = np.zeros(xf.shape, dtype=np.float32)
+        imp = np.zeros(xf.shape, dtype=np.float32)
         tissue = np.ones(xf.shape, dtype=bool)
         heart = np.zeros(xf.shape, dtype=bool)
         items: list[tuple[str, Solid]] = list(self.structures)
@@ -235,6 +268,14 @@ class Heart:
             else:
                 m = idx[shape.inside(xf[idx], yf[idx], zf[idx])]
             echo[m] = self._echo[material]
+            imp[m] = IMPEDANCE[material]
             tissue[m] = material != "blood"
             heart[m] = True
-        return echo.reshape(shape0), tissue.reshape(shape0), heart.reshape(shape0)
+        solid = tissue & heart
+        echo[solid] *= self.texture(xf[solid], yf[solid], zf[solid])
+        return (
+            echo.reshape(shape0),
+            tissue.reshape(shape0),
+            heart.reshape(shape0),
+            imp.reshape(shape0),
+        )

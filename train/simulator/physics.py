@@ -41,22 +41,26 @@ class Acquisition:
     noise_db: float = -72.0  # electronic noise relative to myocardium at the surface
     gain_db: float = 0.0
     dynamic_range_db: float = 60.0
+    top_db: float = 30.0  # envelope level shown white (before gain): myocardium ≈ 0 dB
+    specular_gain: float = 1.0  # strength of mirror-like echoes at impedance jumps
 
     @staticmethod
     def sample(
         rng: np.random.Generator,
         *,
         depth_cm: float | None = None,
+        depth_range: tuple[float, float] = (13.0, 19.0),
         n_samples: int = 384,
         n_beams: int = 128,
     ) -> Acquisition:
-        """Random settings in the typical adult cardiac ranges (same for every view)."""
+        """Random settings in the typical adult cardiac ranges; ``depth_range`` (cm) is the
+        window's (``DEPTH_RANGE``): shallow LV-focused apical views, deep subcostal ones."""
         return Acquisition(
             n_samples=n_samples,
             n_beams=n_beams,
-            depth_cm=float(depth_cm if depth_cm is not None else rng.uniform(13.0, 19.0)),
+            depth_cm=float(depth_cm if depth_cm is not None else rng.uniform(*depth_range)),
             r_min_cm=0.0,
-            sector_deg=float(rng.uniform(75.0, 90.0)),
+            sector_deg=float(rng.uniform(68.0, 92.0)),
             f0_mhz=float(rng.uniform(1.7, 3.5)),
             sigma_axial=float(rng.uniform(0.9, 1.5)),
             sigma_lateral=float(rng.uniform(0.7, 1.2)),
@@ -65,6 +69,8 @@ class Acquisition:
             noise_db=float(rng.uniform(-80.0, -64.0)),
             gain_db=float(rng.uniform(-4.0, 4.0)),
             dynamic_range_db=float(rng.uniform(50.0, 70.0)),
+            top_db=float(rng.uniform(26.0, 36.0)),
+            specular_gain=float(np.exp(rng.uniform(np.log(0.3), np.log(4.0)))),
         )
 
     @property
@@ -75,6 +81,17 @@ class Acquisition:
     def angles(self) -> Arr:
         half = np.deg2rad(self.sector_deg) / 2
         return np.linspace(-half, half, self.n_beams, dtype=np.float32)
+
+
+# Imaging depth (cm) by acoustic window: apical views range from LV-focused (the atria cut
+# off at 11-13 cm) to whole-heart framings; subcostal looks through the liver, deeper.
+DEPTH_RANGE = {
+    "SUB4C": (14.0, 22.0),
+    "PLAX": (12.0, 20.0),
+    "SAXMID": (12.0, 20.0),
+    "SAXBASAL": (12.0, 20.0),
+}
+DEPTH_RANGE_DEFAULT = (11.0, 19.0)
 
 
 def gaussian_kernel(sigma: float) -> Arr:
@@ -153,10 +170,30 @@ class BeamImager:
             rf += self.fresh(rng) * self.noise
         return np.abs(rf) * self.tgc
 
+    def specular(self, imp: Arr, samples_per_cm: float) -> Arr:
+        """Mirror-like echo strength from impedance jumps along the beam (``imp``: (ns, nb)).
+
+        A smooth interface reflects R = ((Z2 - Z1) / (Z2 + Z1))² of the pulse back to the
+        probe only where it faces the beam, so the jump is taken along depth: walls crossing
+        the beam (PLAX septum, the posterior pericardium against lung, valve annuli) shine,
+        walls running along it (the A4C septum and lateral wall) stay grey. Scaled so a
+        blood/myocardium interface echoes about as much as myocardium, times
+        ``acq.specular_gain``.
+        """
+        from scipy.ndimage import gaussian_filter
+
+        z = gaussian_filter(imp, (0.08 * samples_per_cm, 0.7), mode="nearest")
+        step = max(1, int(round(0.06 * samples_per_cm)))
+        hi, lo = z[2 * step :], z[: -2 * step]
+        r = np.zeros_like(z)
+        r[step:-step] = ((hi - lo) / np.maximum(hi + lo, 1e-3)) ** 2
+        return (r * (self.acq.specular_gain / 6.0e-4)).astype(np.float32)
+
     def log_compress(self, env: Arr) -> Arr:
-        """Envelope → display brightness in [0, 1]; myocardium ≈ 0.6, top at +22 dB + gain."""
+        """Envelope → display brightness in [0, 1]; white at ``top_db`` − gain, so
+        myocardium sits near 0.5 for a 60 dB dynamic range and specular echoes saturate."""
         acq = self.acq
-        top = 22.0 - acq.gain_db
+        top = acq.top_db - acq.gain_db
         db = 20.0 * np.log10(np.maximum(env, 1e-6))
         out = (db - (top - acq.dynamic_range_db)) * (1.0 / acq.dynamic_range_db)
         return np.clip(out, 0.0, 1.0).astype(np.float32)
