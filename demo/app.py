@@ -49,7 +49,7 @@ from echostream.stream.temporal import FALLBACK_FPS  # noqa: E402
 from echostream.stream.views import VIEW_NAMES  # noqa: E402
 
 from . import examples as ex  # noqa: E402
-from .files import DELETE_CACHE, DemoFiles  # noqa: E402
+from .files import DELETE_CACHE, DemoFiles, in_gradio_cache  # noqa: E402
 from .runner import (  # noqa: E402
     SMOOTHER_STAGES,
     CineResult,
@@ -299,7 +299,8 @@ def run_upload(
     """
     empty: tuple[Any, ...] = (None, None, "", [], [])
     if upload:
-        state.files.adopt(session, upload)
+        if session is not None and in_gradio_cache(upload):  # Gradio's copy, not the original
+            state.files.adopt(session, upload)
         problem = check_upload(upload, state.max_upload_mb)
         if problem:
             return (f"**Problem:** {problem}", *empty)

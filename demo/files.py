@@ -39,19 +39,31 @@ def gradio_cache() -> Path:
         return Path(tempfile.gettempdir()) / "gradio"
 
 
-class DemoFiles:
-    """Per-session bookkeeping of the files one demo app wrote or received (thread-safe)."""
+def in_gradio_cache(path: str | Path) -> bool:
+    """Whether ``path`` lies inside Gradio's cache (an upload Gradio stored, not a user's file)."""
+    try:
+        return Path(path).resolve().is_relative_to(gradio_cache().resolve())
+    except OSError:
+        return False
 
-    def __init__(self, root: Path) -> None:
+
+class DemoFiles:
+    """Per-session bookkeeping of the files one demo app wrote or received (thread-safe).
+
+    ``owns_root``: the folder was made for this app (:meth:`in_gradio_cache`) and goes with
+    :meth:`clear`; a folder given by the caller keeps everything but the tracked files."""
+
+    def __init__(self, root: Path, *, owns_root: bool = False) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.owns_root = owns_root
         self._lock = threading.Lock()
         self._files: dict[str, set[Path]] = {}
 
     @classmethod
     def in_gradio_cache(cls) -> DemoFiles:
         """A fresh folder inside Gradio's cache (so Gradio serves it without copying)."""
-        return cls(gradio_cache() / f"echostream-{secrets.token_hex(8)}")
+        return cls(gradio_cache() / f"echostream-{secrets.token_hex(8)}", owns_root=True)
 
     def new_path(self, session: str | None, suffix: str) -> Path:
         """A new, random file path in :attr:`root` for ``session`` (the file does not exist)."""
@@ -80,11 +92,12 @@ class DemoFiles:
         return sum(_remove(p) for p in paths)
 
     def clear(self) -> int:
-        """Delete every session's files and the demo's folder (the app stops)."""
+        """Delete every session's files, and the demo's folder if it made it (the app stops)."""
         with self._lock:
             sessions = list(self._files)
         count = sum(self.end_session(s) for s in sessions)
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
         return count
 
 

@@ -86,9 +86,14 @@ def test_playback_never_shows_the_banner_name(demo_model: Path, tmp_path: Path) 
     assert kept_john.max() > 200 and np.abs(kept_john - kept_jane).mean() > 5
 
 
-def test_session_files_go_when_the_session_ends(demo_model: Path, tmp_path: Path) -> None:
-    state = make_state(demo_model, tmp_path / "out")
-    uploads = tmp_path / "gradio-uploads"
+def test_session_files_go_when_the_session_ends(
+    demo_model: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # where uploads land
+    state = demo_app.DemoState(models=demo_app.model_choices([demo_model]), out_dir=None,
+                               max_upload_mb=5.0, smoother=smoother_config())  # fmt: skip
+    assert state.out_dir.parent == tmp_path / "gradio"
+    uploads = tmp_path / "gradio" / "0123abcd"
     uploads.mkdir()
     mine = shutil.copy(named_cine(tmp_path / "a.dcm", "DOE JOHN"), uploads / "DOE_JOHN.dcm")
     theirs = shutil.copy(mine, uploads / "OTHER.dcm")
@@ -98,8 +103,15 @@ def test_session_files_go_when_the_session_ends(demo_model: Path, tmp_path: Path
     assert state.files.end_session("s1") == 2
     assert not Path(mine).exists() and not Path(my_video).exists()
     assert Path(theirs).exists() and Path(their_video).exists()  # another tab: untouched
+    original = named_cine(tmp_path / "user_file.dcm", "DOE JOHN")  # not an upload: never ours
+    _, video, *_ = upload(state, original, session="s3")
     state.files.clear()  # the app stops
-    assert not Path(theirs).exists() and not state.out_dir.exists()
+    assert not Path(theirs).exists() and not Path(video).exists() and not state.out_dir.exists()
+    assert original.exists()
+    given = make_state(demo_model, tmp_path / "given")  # a folder the caller chose stays
+    _, video, *_ = upload(given, original, session="s4")
+    given.files.clear()
+    assert not Path(video).exists() and (tmp_path / "given").is_dir()
 
 
 def test_live_url_is_never_shown_raw(demo_model: Path, tmp_path: Path) -> None:
