@@ -5,6 +5,11 @@ The work is done by the stream pipeline (:mod:`echostream.demo.runner` adapts it
 only lays out the page and turns results into what Gradio shows. Gradio is imported here, never
 by ``echostream.stream``.
 
+Privacy: annotated frames show only the ultrasound region unless the app is built with
+``keep_screen``; uploads and playbacks are deleted when the browser session ends and when the
+app stops (:mod:`echostream.demo.files`); outputs have random names; stream URLs are shown
+without passwords or secret query values.
+
 Example::
 
     from echostream.demo.app import build_app, launch
@@ -19,9 +24,9 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import logging  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
+from collections.abc import AsyncIterator, Iterator, Sequence  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -32,16 +37,19 @@ from matplotlib.figure import Figure  # noqa: E402
 from echostream.stream.defaults import default_model_path, load_stream_config  # noqa: E402
 from echostream.stream.errors import SourceError  # noqa: E402
 from echostream.stream.model_file import ModelFileError  # noqa: E402
+from echostream.stream.overlay import ScreenMask  # noqa: E402
 from echostream.stream.sources import (  # noqa: E402
     DICOM_SUFFIXES,
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     source_kind,
 )
+from echostream.stream.sources.live import redact  # noqa: E402
 from echostream.stream.temporal import FALLBACK_FPS  # noqa: E402
 from echostream.stream.views import VIEW_NAMES  # noqa: E402
 
 from . import examples as ex  # noqa: E402
+from .files import DELETE_CACHE, DemoFiles, in_gradio_cache  # noqa: E402
 from .runner import (  # noqa: E402
     SMOOTHER_STAGES,
     CineResult,
@@ -226,19 +234,23 @@ def timeline_figure(result: CineResult) -> Figure:
 
 
 class DemoState:
-    """What the handlers share: model files, output folder and the upload limit."""
+    """What the handlers share: model files, the session files (outputs go to ``out_dir``,
+    their folder), the upload limit and whether annotated frames keep the whole screen."""
 
     def __init__(
         self,
         models: dict[str, str],
-        out_dir: Path,
+        out_dir: Path | None,
         max_upload_mb: float,
         smoother: dict[str, Any],
+        keep_screen: bool = False,
     ) -> None:
         self.models = models
-        self.out_dir = out_dir
+        self.files = DemoFiles(out_dir) if out_dir is not None else DemoFiles.in_gradio_cache()
+        self.out_dir = self.files.root
         self.max_upload_mb = max_upload_mb
         self.smoother = smoother
+        self.keep_screen = keep_screen
 
     def model_path(self, name: str | None) -> str:
         if not name:
@@ -276,14 +288,19 @@ def run_upload(
     margin: float,
     patience: float,
     threshold: float,
+    *,
+    session: str | None = None,
 ) -> tuple[str, str | None, Figure | None, str, list[list[str]], list[list[str]]]:
     """Classify the upload (or, without one, the picked example).
 
     Returns (status, playback video, timeline, verdict, facts, timings). Bad input never
-    raises: its one-line reason goes into the status and the app keeps serving.
+    raises: its one-line reason goes into the status and the app keeps serving. The upload
+    and the playback are deleted when ``session`` (the browser session) ends.
     """
     empty: tuple[Any, ...] = (None, None, "", [], [])
     if upload:
+        if session is not None and in_gradio_cache(upload):  # Gradio's copy, not the original
+            state.files.adopt(session, upload)
         problem = check_upload(upload, state.max_upload_mb)
         if problem:
             return (f"**Problem:** {problem}", *empty)
@@ -298,7 +315,11 @@ def run_upload(
     try:
         engine = load_engine(state.model_path(model), backend or "auto")
         smoother = _smoother(stages, alpha, window, margin, patience, threshold)
-        result = classify_cine(path, engine, smoother, out_dir=state.out_dir)
+        result = classify_cine(
+            path, engine, smoother, out_dir=state.out_dir, keep_screen=state.keep_screen
+        )
+        if result.video is not None:
+            state.files.adopt(session, result.video)
     except SourceError as err:
         return (f"**Problem:** {shown_name}: {err.problem}", *empty)
     except (ModelFileError, RuntimeError) as err:  # the model file or backend: names itself
@@ -346,7 +367,7 @@ def run_webcam(
     except (ModelFileError, RuntimeError, ValueError) as err:
         return None, session, f"**Problem:** {' '.join(str(err).split())}"
     if session is None or session.engine is not engine or session.smoother != smoother:
-        session = LiveClassifier(engine, smoother, name="webcam")
+        session = LiveClassifier(engine, smoother, name="webcam", keep_screen=state.keep_screen)
     rgb = session.step(frame)
     return rgb, session, f"webcam: {session.index} frames classified"
 
@@ -368,18 +389,17 @@ def run_live_url(
     """Classify a stream URL as it plays: yields (annotated newest frame, status) pairs.
 
     Only live sources are accepted (``udp://``, ``rtsp://``, ``http(s)://``, … or
-    ``/dev/videoN``): a web page must not open arbitrary files on the server.
+    ``/dev/videoN``): a web page must not open arbitrary files on the server. The page shows
+    the URL without its password or secret query values.
     """
     from echostream.stream.pipeline import run_live
     from echostream.stream.sources import open_source
     from echostream.stream.temporal import TemporalChain
 
     url = (url or "").strip()
+    shown = redact(url) if url else "(empty)"
     if not url or url == "-" or source_kind(url) != "live":
-        yield (
-            None,
-            f"**Problem:** {url or '(empty)'}: not a stream URL (udp://, rtsp://, http://, …)",
-        )
+        yield None, f"**Problem:** {shown}: not a stream URL (udp://, rtsp://, http://, …)"
         return
     try:
         engine = load_engine(state.model_path(model), backend or "auto")
@@ -400,8 +420,9 @@ def run_live_url(
     def work() -> None:
         try:
             box["report"] = run_live(
-                engine, src, chain, sinks=[sink], stop=stop, duration_s=max_seconds
-            )
+                engine, src, chain, sinks=[sink], stop=stop, duration_s=max_seconds,
+                screen=ScreenMask(state.keep_screen),
+            )  # fmt: skip
         finally:
             sink.close()
 
@@ -413,7 +434,7 @@ def run_live_url(
             rgb, seq = sink.wait(seen, timeout=0.5)
             if seq > seen:
                 seen = seq
-                yield rgb, f"Playing {url}: {seq} frames shown"
+                yield rgb, f"Playing {shown}: {seq} frames shown"
             elif sink.closed or not worker.is_alive():
                 break
     finally:
@@ -421,12 +442,12 @@ def run_live_url(
         worker.join(timeout=15.0)
     report = box.get("report")
     if report is None:
-        yield None, f"**Problem:** {url}: the stream stopped"
+        yield None, f"**Problem:** {shown}: the stream stopped"
         return
     s = report.summary()
     lat = s["frame_to_label_ms"] or {}
     msg = (
-        f"Stopped {url}: {s['frames_labelled']} frames labelled, {s['dropped']['reader']} dropped"
+        f"Stopped {shown}: {s['frames_labelled']} frames labelled, {s['dropped']['reader']} dropped"
         + (f", frame-to-label p50 {lat['p50']:.1f} ms" if lat else "")
         + (f" — {s['error']}" if s["error"] else "")
     )
@@ -447,22 +468,30 @@ def build_app(
     models: Sequence[str | Path] = (),
     out_dir: str | Path | None = None,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    keep_screen: bool | None = None,
 ) -> gr.Blocks:
-    """The demo page. ``models``: extra model files offered before the model zoo's."""
+    """The demo page. ``models``: extra model files offered before the model zoo's.
+    ``out_dir``: where playbacks go (default: a new folder in Gradio's cache). ``keep_screen``:
+    annotated frames show the whole screen (default: ``overlay.keep_screen``, false)."""
     cfg = load_stream_config()
     sm = cfg["smoother"]
     state = DemoState(
         models=model_choices(models),
-        out_dir=Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="echostream-demo-")),
+        out_dir=Path(out_dir) if out_dir else None,
         max_upload_mb=max_upload_mb,
         smoother=sm,
+        keep_screen=bool(cfg["overlay"].get("keep_screen", False))
+        if keep_screen is None
+        else keep_screen,
     )
     backends, missing = backend_choices()
     names = ex.example_names()
     model_names = list(state.models)
     default_missing = not model_names
 
-    with gr.Blocks(title="echostream demo", analytics_enabled=False) as app:
+    with gr.Blocks(
+        title="echostream demo", analytics_enabled=False, delete_cache=DELETE_CACHE
+    ) as app:
         gr.Markdown(
             "# echostream — echo view recognition\n"
             "Labels each frame of an echo cine with one of 8 views (PLAX, SAXMID, SAXBASAL, A5C, "
@@ -575,7 +604,7 @@ def build_app(
                         elem_id="timings",
                     )
                 run.click(
-                    lambda *a: run_upload(state, *a),
+                    _handlers(state)[0],
                     inputs=[upload, example, *settings],
                     outputs=[status, video, timeline, verdict, facts, timings],
                     api_name="classify",
@@ -631,8 +660,27 @@ def build_app(
                     stream_every=0.1,
                     concurrency_limit=1,
                 )
+        app.unload(_handlers(state)[1])
     app.demo_state = state
     return app
+
+
+def _session(request: gr.Request | None) -> str | None:
+    """The browser session a request belongs to (None outside a served app)."""
+    return getattr(request, "session_hash", None)
+
+
+def _handlers(state: DemoState) -> tuple[Any, Any]:
+    """(Classify button, session end) handlers bound to ``state``. Gradio passes the
+    ``request`` (whose browser session) by its annotation, so these are plain functions."""
+
+    def classify(request: gr.Request, *args: Any) -> tuple[Any, ...]:
+        return run_upload(state, *args, session=_session(request))
+
+    def end_session(request: gr.Request) -> None:  # the tab closed or reloaded
+        state.files.end_session(_session(request))
+
+    return classify, end_session
 
 
 def launch(
@@ -648,6 +696,14 @@ def launch(
     ``block=False`` returns at once (the server runs in a thread; ``app.close()`` stops it).
     """
     state: DemoState = app.demo_state  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:  # the app stops: every session's uploads and playbacks go
+            state.files.clear()
+
     return app.queue(default_concurrency_limit=2).launch(
         server_name=host,
         server_port=port,
@@ -656,6 +712,7 @@ def launch(
         prevent_thread_lock=not block,
         max_file_size=f"{max_upload_mb:g}mb",
         allowed_paths=[str(state.out_dir)],
+        app_kwargs={"lifespan": lifespan},
         ssr_mode=False,
         quiet=not block,
         show_error=False,

@@ -1,7 +1,8 @@
 """Commands of this package for the ``echostream`` CLI (imports nothing heavy at import time).
 
-- ``echostream demo [--host 127.0.0.1] [--port 7860] [--model FILE.onnx] [--max-upload-mb N]``:
-  serve the Gradio demo (upload a cine, watch it play with the overlay and timeline; live tab).
+- ``echostream demo [--host 127.0.0.1] [--port 7860] [--model FILE.onnx] [--max-upload-mb N]
+  [--keep-screen]``: serve the Gradio demo (upload a cine, watch it play with the overlay and
+  timeline; live tab).
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ def demo_cmd(
         [], "--model", help="Model file(s) to offer before the model zoo's (repeatable)."
     ),
     max_upload_mb: float = typer.Option(200.0, "--max-upload-mb", help="Upload size limit."),
+    keep_screen: bool = typer.Option(
+        False,
+        "--keep-screen",
+        help="Annotated frames show the whole screen, burned-in patient name and ID included "
+        "(default: everything outside the ultrasound region is blanked).",
+    ),
 ) -> None:
     """Serve the demo page: upload a cine or pick an example, or classify a live stream."""
     try:
@@ -38,7 +45,7 @@ def demo_cmd(
             f"warning: serving on {host}: anyone who can reach this address can upload files",
             err=True,
         )
-    app = build_app(models=model, max_upload_mb=max_upload_mb)
+    app = build_app(models=model, max_upload_mb=max_upload_mb, keep_screen=keep_screen or None)
     typer.echo(f"echostream demo on http://{host}:{port}/ (Ctrl+C to stop)")
     launch(app, host=host, port=port, max_upload_mb=max_upload_mb, block=True)
 

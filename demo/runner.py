@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from echostream.stream.frame import Frame, SourceInfo
+from echostream.stream.overlay import ScreenMask
 from echostream.stream.pipeline import STAGE_NAMES, Engine, percentiles, run_file
 from echostream.stream.temporal import Prediction, TemporalChain
 from echostream.stream.verdict import CineVerdict, cine_verdict
@@ -120,8 +122,10 @@ def classify_cine(
     batch_size: int = 32,
     workers: int = 2,
     overlay_top_k: int = 3,
+    keep_screen: bool = False,
 ) -> CineResult:
-    """Classify the cine at ``path`` and (with ``out_dir``) write its annotated playback MP4.
+    """Classify the cine at ``path`` and (with ``out_dir``) write its annotated playback MP4
+    there under a random name (only the ultrasound region shows unless ``keep_screen``).
 
     Raises :class:`~echostream.stream.errors.SourceError` (one line) for unreadable files.
     """
@@ -159,7 +163,10 @@ def classify_cine(
         model=engine.describe(),
     )
     if out_dir is not None:
-        result.video = annotate_video(path, preds, engine.labels, out_dir, result, overlay_top_k)
+        out = Path(out_dir) / f"{secrets.token_hex(12)}.mp4"  # never the upload's name
+        result.video = annotate_video(
+            path, preds, engine.labels, out, result, overlay_top_k, keep_screen=keep_screen
+        )
     return result
 
 
@@ -172,11 +179,15 @@ def annotate_video(
     path: str | Path,
     preds: Sequence[Prediction],
     labels: Sequence[str],
-    out_dir: str | Path,
+    out: str | Path,
     result: CineResult | None = None,
     top_k: int = 3,
+    *,
+    keep_screen: bool = False,
 ) -> Path:
-    """Full-resolution frames of ``path`` with each frame's label drawn on, as an H.264 MP4.
+    """Full-resolution frames of ``path`` with each frame's label drawn on, as an H.264 MP4
+    at ``out``; everything outside the ultrasound region is blanked unless ``keep_screen``
+    (:class:`~echostream.stream.overlay.ScreenMask`).
 
     The frames are decoded again at full resolution in colour (the classification pass decoded
     only what the model needs); overlay milliseconds go into ``result.stage_ms["overlay"]``.
@@ -185,16 +196,18 @@ def annotate_video(
     from echostream.stream.sinks import VideoSink
     from echostream.stream.sources import open_source
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{Path(path).stem}_annotated_{time.time_ns()}.mp4"
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     style = OverlayStyle(top_k=top_k)
+    mask = ScreenMask(keep_screen, frames=max(1, min(8, len(preds))))
     with open_source(path) as src:
         fps = src.info.fps
-        with VideoSink(out, fps) as sink:
+        with VideoSink(out, fps, name=out.name) as sink:
             for frame, pred in zip(src, preds, strict=False):
                 t0 = time.perf_counter()
-                rgb = draw_overlay(frame.pixels, pred, labels, fps=fps, style=style)
+                rgb = draw_overlay(
+                    frame.pixels, pred, labels, fps=fps, style=style, visible=mask.box(frame)
+                )
                 if result is not None:
                     result.stage_ms.setdefault("overlay", []).append(
                         (time.perf_counter() - t0) * 1e3
@@ -208,14 +221,22 @@ class LiveClassifier:
 
     Uses the engine's preprocessing and backend and a temporal chain, exactly as
     :func:`~echostream.stream.pipeline.run_live` does per frame; ``fps`` and latency go on the
-    overlay.
+    overlay. The frames have no ultrasound region: the screen mask estimates one from the
+    first frames (blank until then) unless ``keep_screen``.
     """
 
-    def __init__(self, engine: Engine, smoother: dict[str, Any], name: str = "webcam") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        smoother: dict[str, Any],
+        name: str = "webcam",
+        keep_screen: bool = False,
+    ) -> None:
         self.engine = engine
         self.smoother = smoother
         self.chain = TemporalChain.from_config(smoother)
         self.name = name
+        self.screen = ScreenMask(keep_screen)
         self.index = 0
         self._t_first: float | None = None
         self._t_prev: float | None = None
@@ -243,8 +264,9 @@ class LiveClassifier:
         self._t_prev = t_out
         self.index += 1
         return draw_overlay(
-            pixels, self.last, self.engine.labels, fps=self.fps, latency_ms=(t_out - t_in) * 1e3
-        )
+            pixels, self.last, self.engine.labels, fps=self.fps,
+            latency_ms=(t_out - t_in) * 1e3, visible=self.screen.box(frame),
+        )  # fmt: skip
 
 
 class LatestFrameSink:

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .latency import LatencyHistogram
 from .pipeline import STAGE_NAMES, Engine, percentiles, run_file
 from .sinks import NullSink
 from .sources import open_source, source_kind
@@ -414,7 +415,7 @@ def live_run(engine: Engine, path: str, cfg: dict, pace: bool = True) -> dict[st
             **live_options(cfg),
         )
     out = {"paced_at_fps": src.info.fps if pace else None, **report.summary()}
-    out["_latencies"] = list(report.latencies_ms)
+    out["_latency"] = report.latency_ms
     return out
 
 
@@ -422,14 +423,16 @@ def live_runs(engine: Engine, path: str, cfg: dict, repeat: int) -> dict[str, An
     """``repeat`` live runs: the run with the median p99, every run's p99, and the
     frame-to-label percentiles over all runs' frames pooled (a steadier p99)."""
     runs = [live_run(engine, path, cfg) for _ in range(max(1, repeat))]
-    pooled = [v for r in runs for v in r.pop("_latencies")]
+    pooled = LatencyHistogram()
+    for r in runs:
+        pooled.merge(r.pop("_latency"))
 
     def p99(r: dict[str, Any]) -> float:
         return float((r.get("frame_to_label_ms") or {}).get("p99") or float("inf"))
 
     best = dict(sorted(runs, key=p99)[len(runs) // 2])
     best["p99_runs"] = [p99(r) for r in runs]
-    best["frame_to_label_ms_pooled"] = percentiles(pooled)
+    best["frame_to_label_ms_pooled"] = pooled.summary()
     best["settings"] = {
         "threads": getattr(engine.backend, "threads", None),
         "spin": getattr(engine.backend, "spin", None),

@@ -151,13 +151,17 @@ def classify_file(
     reduced: bool = True,
     per_frame: bool = False,
     preprocess_workers: int = 1,
+    name: str | None = None,
 ) -> CineResult:
-    """The verdict for one file; never raises for a bad file (``status="error"``)."""
-    name = str(path)
+    """The verdict for one file; never raises for a bad file (``status="error"``).
+
+    ``name``: what the result and its errors call the file (default: the path; see
+    :class:`~echostream.stream.names.PathNamer`)."""
+    name = str(path) if name is None else name
     t0 = time.perf_counter()
     try:
-        opts = engine.source_options(name, workers=workers, reduced=reduced)
-        with open_source(name, **opts) as src:
+        opts = engine.source_options(str(path), workers=workers, reduced=reduced)
+        with open_source(str(path), name=name, **opts) as src:
             info = src.info
             result = CineResult(
                 path=name,
@@ -235,8 +239,10 @@ def classify_paths(
     workers: int | None = None,
     per_frame: bool = False,
     on_done: Callable[[CineResult], None] | None = None,
+    namer: Callable[[str], str] = str,
 ) -> ClassifyReport:
-    """Classify ``files`` one after the other (see :func:`expand_paths`)."""
+    """Classify ``files`` one after the other (see :func:`expand_paths`); ``namer`` turns
+    each path into what the report shows (e.g. a :class:`~echostream.stream.names.PathNamer`)."""
     reader, backend = cfg.get("reader", {}), cfg.get("backend", {})
     report = ClassifyReport(model=engine.describe(), smoother=describe_config(cfg.get("smoother")))
     for f in files:
@@ -250,6 +256,7 @@ def classify_paths(
             reduced=bool(reader.get("reduced_scale", True)),
             per_frame=per_frame,
             preprocess_workers=int(reader.get("preprocess_workers", 1)),
+            name=namer(f),
         )
         report.cines.append(res)
         if on_done is not None:

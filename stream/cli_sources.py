@@ -1,6 +1,7 @@
 """Commands of this package for the ``echostream`` CLI (imports nothing heavy at import time).
 
-* ``echostream probe SOURCE... [--json]``: what each source holds and how fast it decodes.
+* ``echostream probe SOURCE... [--json] [--paths full|basename|hash]``: what each source holds
+  and how fast it decodes.
 * ``echostream bench decode [SOURCE] [--json] [--frames N] [--workers K] [--make-cine NxHxW]``.
 """
 
@@ -10,6 +11,16 @@ import json
 from typing import Any
 
 import typer
+
+from .names import PATHS_HELP, PathNamer
+
+
+def path_namer(style: str) -> PathNamer:
+    """The ``--paths`` namer, or a usage error naming the option."""
+    try:
+        return PathNamer.create(style)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--paths") from None
 
 
 def _echo_json(data: Any) -> None:
@@ -31,6 +42,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             "--sheet",
             help="Also write a PNG contact sheet: each first frame with its crop box and sector.",
         ),
+        paths: str = typer.Option("full", "--paths", help=PATHS_HELP),
     ) -> None:
         """Frames, size, fps and its origin, encoding, region, vendor, kind, decode speed.
 
@@ -39,13 +51,16 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """
         from .errors import SourceError
         from .probe import format_result, probe
+        from .sources import source_kind
 
+        namer = path_namer(paths)
         results = []
         for source in sources:
+            name = None if source_kind(source) == "live" else namer(source)
             try:
-                result = probe(source, speed_frames=speed_frames)
+                result = probe(source, speed_frames=speed_frames, name=name)
             except SourceError as err:
-                result = {"source": source, "ok": False, "error": err.problem}
+                result = {"source": err.source, "ok": False, "error": err.problem}
                 typer.echo(str(err), err=True)
             else:
                 if not as_json:
@@ -56,7 +71,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if sheet:
             from .sector_sheet import draw_sheet
 
-            draw_sheet([r["source"] for r in results if r["ok"]], sheet)
+            ok = [src for src, r in zip(sources, results, strict=True) if r["ok"]]
+            draw_sheet(ok, sheet, labels=[namer(src) for src in ok])
         if not all(r["ok"] for r in results):
             raise typer.Exit(1)
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import typer
 
+from .cli_sources import path_namer
+from .names import PATHS_HELP
+
 BACKEND_HELP = "auto | onnxruntime | tensorrt | torch"
 
 
@@ -52,6 +55,7 @@ def classify(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV on stdout."),
     per_frame: bool = typer.Option(False, "--per-frame", help="Add every frame's label."),
     workers: int | None = typer.Option(None, "--workers", "-k", help="Decode threads per cine."),
+    paths_shown: str = typer.Option("full", "--paths", help=PATHS_HELP),
     config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
 ) -> None:
     """Classify the view of each cine: view, confidence, vote share, frames, fps, time."""
@@ -64,6 +68,7 @@ def classify(
     if as_json and as_csv:
         typer.echo("error: choose one of --json and --csv", err=True)
         raise typer.Exit(2)
+    namer = path_namer(paths_shown)
     cfg = _config(config)
     engine = _engine(model, backend, cfg)
     files = expand_paths(paths)
@@ -78,7 +83,7 @@ def classify(
         task = progress.add_task("classifying", total=len(files))
         report = classify_paths(
             files, engine, cfg, workers=workers, per_frame=per_frame,
-            on_done=lambda r: progress.advance(task),
+            on_done=lambda r: progress.advance(task), namer=namer,
         )  # fmt: skip
     data = report.to_dict()
     if as_json:
@@ -142,13 +147,25 @@ def live(
     duration: float | None = typer.Option(None, "--duration", help="Stop after S seconds."),
     fast: bool = typer.Option(False, "--fast", help="Files: as fast as possible, not real time."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-frame lines on stderr."),
+    keep_screen: bool = typer.Option(
+        False,
+        "--keep-screen",
+        help="Write/serve the whole screen, burned-in patient name and ID included "
+        "(default: everything outside the ultrasound region is blanked).",
+    ),
+    paths_shown: str = typer.Option("full", "--paths", help=PATHS_HELP),
     config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
 ) -> None:
-    """Classify a live stream (or a file at its own frame rate) with the label overlay."""
+    """Classify a live stream (or a file at its own frame rate) with the label overlay.
+
+    Annotated output (--out, --show) shows only the ultrasound region unless --keep-screen.
+    """
     from .errors import SourceError
     from .live import print_label, run_live_view
     from .sinks import to_json
+    from .sources import source_kind
 
+    namer = path_namer(paths_shown)
     cfg = _config(config)
     engine = _engine(model, backend, cfg, live=True)
     labels = engine.labels
@@ -164,6 +181,9 @@ def live(
             source, engine, cfg, out=out, show=show, port=port, max_frames=max_frames,
             duration_s=duration, pace=False if fast else None, on_result=on_result,
             on_show=lambda url: typer.echo(f"live view: {url}", err=True),
+            keep_screen=True if keep_screen else None,
+            name=None if source_kind(source) == "live" else namer(source),
+            out_name=None if not out or source_kind(out) == "live" else namer(out),
         )  # fmt: skip
     except SourceError as err:
         typer.echo(f"error: {err}", err=True)
@@ -181,6 +201,13 @@ def live(
         f"p99 {lat.get('p99', float('nan')):.2f} ms",
         err=True,
     )
+    screen = report.get("screen") or {}
+    if screen.get("screen") == "blanked":
+        typer.echo(
+            "warning: no ultrasound region found in the source: the annotated output shows "
+            "only the label panel (--keep-screen writes the whole screen)",
+            err=True,
+        )
     if report.get("error"):
         typer.echo(f"error: {report['error']}", err=True)
         raise typer.Exit(1)

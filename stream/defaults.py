@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "hysteresis": {"margin": 0.1, "patience": 3},
         "uncertain": {"threshold": 0.5},
     },
-    "overlay": {"top_k": 3},
+    "overlay": {"top_k": 3, "keep_screen": False},
     "live": {
         "threads": 1,
         "spin": False,

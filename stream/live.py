@@ -1,10 +1,14 @@
 """The bedside live view: classify a stream (or a file played at its own rate) as it arrives.
 
+Annotated frames (``out``, the ``show`` page) show only the ultrasound region: the rest of the
+screen, where scanners burn in the patient's name, is blanked (:class:`ScreenMask`) unless
+``keep_screen`` (or ``overlay.keep_screen`` in the settings) says to keep it.
+
 Example::
 
     report = run_live_view("udp://127.0.0.1:5000", engine, cfg, out="annotated.mp4",
                            max_frames=300)
-    print(report["frame_to_label_ms"]["p99"])
+    print(report["frame_to_label_ms"]["p99"], report["screen"])
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import threading
 from typing import Any
 
+from .overlay import ScreenMask
 from .pipeline import Engine, FrameResult, FrameSink, LiveReport, run_live
 from .sinks import MjpegServer, VideoSink
 from .sources import open_source, source_kind
@@ -21,17 +26,19 @@ from .temporal import TemporalChain
 log = logging.getLogger(__name__)
 
 
-def open_live_source(source: str, cfg: dict[str, Any]) -> Any:
+def open_live_source(source: str, cfg: dict[str, Any], name: str | None = None) -> Any:
     """Open ``source`` for live use: full frames (the overlay draws on them); live URLs get
-    the configured read timeout and the reader's reconnect policy."""
+    the configured read timeout and the reader's reconnect policy. ``name``: what to call the
+    source in reports and errors (default: the path, or the URL without its secrets)."""
     kind = source_kind(source)
+    named = {} if name is None else {"name": name}
     if kind == "live":
         timeout = float(cfg.get("live", {}).get("read_timeout", 5.0))
-        return open_source(source, open_timeout=timeout, read_timeout=timeout)
+        return open_source(source, open_timeout=timeout, read_timeout=timeout, **named)
     if kind == "dicom":  # full-resolution frames decoded ahead, as a scanner sends them
         workers = cfg.get("live", {}).get("workers") or cfg.get("reader", {}).get("workers", 2)
-        return open_source(source, workers=int(workers))
-    return open_source(source)
+        return open_source(source, workers=int(workers), **named)
+    return open_source(source, **named)
 
 
 def live_options(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -59,21 +66,30 @@ def run_live_view(
     on_result: Any = None,
     on_show: Any = None,
     stop: threading.Event | None = None,
+    keep_screen: bool | None = None,
+    name: str | None = None,
+    out_name: str | None = None,
 ) -> dict[str, Any]:
     """Run the live pipeline and return its latency report (a JSON-able dict).
 
     Files are played at their own frame rate unless ``pace=False``; live sources as they come.
-    ``on_show(url)`` is called once the ``--show`` page is serving.
+    ``on_show(url)`` is called once the ``--show`` page is serving. ``keep_screen``: write and
+    serve the whole screen (default: ``overlay.keep_screen``, false: only the ultrasound
+    region). ``name`` / ``out_name``: what the report and errors call the source and ``out``
+    (default: the path, or the URL without its secrets).
     """
     live_cfg = cfg.get("live", {})
-    src = open_live_source(source, cfg)
+    if keep_screen is None:
+        keep_screen = bool(cfg.get("overlay", {}).get("keep_screen", False))
+    src = open_live_source(source, cfg, name=name)
     info = src.info
     chain = TemporalChain.from_config(cfg.get("smoother"), fps=info.fps)
     sinks: list[FrameSink] = []
     server: MjpegServer | None = None
+    video = VideoSink(out, fps=info.fps or 30.0, name=out_name) if out else None
     try:
-        if out:
-            sinks.append(VideoSink(out, fps=info.fps or 30.0))
+        if video is not None:
+            sinks.append(video)
         if show:
             model = f"{engine.info.model_name} {engine.info.model_version}"
             data = str(engine.info.provenance.get("data") or "unknown data")
@@ -100,8 +116,13 @@ def run_live_view(
             duration_s=duration_s,
             stop=stop,
             overlay_cfg=cfg.get("overlay"),
+            screen=ScreenMask(keep_screen),
             **live_options(cfg),
         )
+    except BaseException:
+        for sink in sinks:  # run_live closes them; here it never started
+            sink.close()
+        raise
     finally:
         src.close()
     summary = report.summary()
@@ -109,9 +130,9 @@ def run_live_view(
         "source": info.to_dict(),
         "model": engine.describe(),
         "smoother": chain.describe(),
-        "out": out,
+        "out": video.name if video is not None else None,
         "show_url": server.url if server else None,
-        "frames_written": sum(getattr(s, "frames", 0) for s in sinks if isinstance(s, VideoSink)),
+        "frames_written": video.frames if video is not None else 0,
         **summary,
     }
 

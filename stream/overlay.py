@@ -4,21 +4,36 @@ The panel (top-left) shows the current view and a confidence bar, the top-3 prob
 "uncertain" state, and the stream's fps and frame-to-label latency. Gray and RGB frames both
 come back as RGB ``uint8``.
 
+Annotated frames leave the process (a video file, the live view page, the demo), so by default
+they show only the ultrasound picture: :class:`ScreenMask` blanks everything outside the
+source's ultrasound region, where scanners burn in the patient's name, ID and date. The region
+is the source's (DICOM Sequence of Ultrasound Regions, or a region estimator's); where a source
+has none, the mask estimates one from the first frames it sees, and blanks the whole picture
+until it has one (only the label panel shows). ``keep_screen=True`` keeps the whole screen.
+
 Example::
 
-    rgb = draw_overlay(frame.pixels, prediction, labels, fps=50.0, latency_ms=2.1)
+    mask = ScreenMask()
+    rgb = draw_overlay(frame.pixels, prediction, labels, fps=50.0, latency_ms=2.1,
+                       visible=mask.box(frame))
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .frame import Frame, Region
 from .temporal import Prediction
+
+#: ``(x0, y0, x1, y1)``: the pixels of a frame that stay visible (``x1``, ``y1`` exclusive).
+Box = tuple[int, int, int, int]
+NOTHING: Box = (0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -63,13 +78,18 @@ def draw_overlay(
     fps: float | None = None,
     latency_ms: float | None = None,
     style: OverlayStyle | None = None,
+    visible: Box | None = None,
 ) -> np.ndarray:
     """The frame as RGB ``(H, W, 3)`` uint8 with the label panel drawn on it.
 
     ``pred`` None draws "waiting" (no label yet). ``fps``/``latency_ms`` go on the last line.
+    ``visible``: only this box keeps its pixels, the rest is black (see :class:`ScreenMask`);
+    None keeps the whole frame.
     """
     st = style or OverlayStyle()
     rgb = _as_rgb(pixels)
+    if visible is not None:
+        blank_outside(rgb, visible)
     h, w = rgb.shape[:2]
     s = max(0.5, h / 480.0)
     pad = max(3, int(6 * s))
@@ -119,3 +139,94 @@ def draw_overlay(
         draw.text((x, y), " · ".join(facts), font=text, fill=st.color_text)
     rgb[:panel_h, :panel_w] = np.asarray(img)
     return rgb
+
+
+def blank_outside(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """Set every pixel of ``rgb`` outside ``box`` to black, in place; returns ``rgb``."""
+    h, w = rgb.shape[:2]
+    x0, y0 = min(max(0, box[0]), w), min(max(0, box[1]), h)
+    x1, y1 = min(max(x0, box[2]), w), min(max(y0, box[3]), h)
+    rgb[:y0] = 0
+    rgb[y1:] = 0
+    rgb[y0:y1, :x0] = 0
+    rgb[y0:y1, x1:] = 0
+    return rgb
+
+
+def _default_estimator() -> Callable[..., Region | None]:
+    from .sources.sector import detect_region
+
+    return detect_region
+
+
+class ScreenMask:
+    """Which part of one stream's frames may leave the process in annotated output.
+
+    :meth:`box` gives the visible box for a frame: the source's ultrasound region
+    (``frame.info.region``, unless it is only the whole image, ``origin="full"``), else one
+    estimated from the frames seen so far (``estimator``,
+    the package's :func:`~echostream.stream.sources.sector.detect_region` by default; tried
+    on the first ``frames`` frames, again after 2×, 4×, … as many while it finds none), else
+    nothing (the frame is blanked whole). ``keep_screen=True``: the whole frame, always (None).
+    One mask per stream, used from one thread.
+    """
+
+    def __init__(
+        self,
+        keep_screen: bool = False,
+        *,
+        estimator: Callable[..., Region | None] | None = None,
+        frames: int = 8,
+    ) -> None:
+        self.keep_screen = bool(keep_screen)
+        self._estimator = estimator
+        self._want = max(1, int(frames))
+        self._next_try = self._want
+        self._seen = 0
+        self._recent: list[np.ndarray] = []
+        self.estimated: Region | None = None
+        self.region: Region | None = None  # the region the last box came from
+        self.blanked_frames = 0  # frames blanked whole (no region known yet)
+
+    def box(self, frame: Frame) -> Box | None:
+        """The visible box of ``frame`` in its own pixels (None: keep everything)."""
+        if self.keep_screen:
+            return None
+        known = frame.info.region
+        if known is not None and known.origin == "full":  # "no region found": not a region
+            known = None
+        region = known or self.estimated or self._estimate(frame)
+        self.region = region
+        if region is None:
+            self.blanked_frames += 1
+            return NOTHING
+        r = region.scaled(frame.scale) if frame.scale != 1.0 else region
+        return (r.x0, r.y0, r.x1, r.y1)
+
+    def _estimate(self, frame: Frame) -> Region | None:
+        """Keep a small copy of the latest frames; try the estimator when enough were seen."""
+        step = max(1, min(frame.pixels.shape[:2]) // 240)  # estimate on ≤ ~240 px side copies
+        self._recent = [*self._recent[-(self._want - 1) :], frame.pixels[::step, ::step].copy()]
+        self._seen += 1
+        if self._seen < self._next_try:
+            return None
+        self._next_try *= 2
+        estimator = self._estimator or _default_estimator()
+        h, w = frame.pixels.shape[:2]
+        full = (round(h / frame.scale), round(w / frame.scale))
+        self.estimated = estimator(self._recent, scale=frame.scale / step, full_size=full)
+        if self.estimated is not None:
+            self._recent = []
+        return self.estimated
+
+    def describe(self) -> dict[str, Any]:
+        """What the mask did, for reports: ``screen`` is ``"kept"``, ``"region"`` or
+        ``"blanked"`` (no region found: only the label panel was shown)."""
+        if self.keep_screen:
+            return {"screen": "kept", "region": None, "blanked_frames": 0}
+        region = self.region
+        return {
+            "screen": "region" if region is not None else "blanked",
+            "region": None if region is None else f"{region.origin}",
+            "blanked_frames": self.blanked_frames,
+        }

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -29,15 +28,18 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .concurrency import switch_interval
 from .defaults import missing_model_message
 from .errors import SourceError
 from .frame import Frame
+from .latency import LatencyHistogram
 from .model_file import ModelFileError, ModelInfo
 from .sources import source_kind
 from .sources.base import FrameSource
 from .temporal import Prediction, Stage
 
 STAGE_NAMES = ("decode", "preprocess", "inference", "temporal", "overlay")
+SINK_JOIN_TIMEOUT_S = 30.0  # how long a live run waits for its sink writer to finish
 
 
 @dataclass
@@ -341,9 +343,14 @@ class FrameSink(Protocol):
     def close(self) -> None: ...
 
 
+def _histograms() -> dict[str, LatencyHistogram]:
+    return {s: LatencyHistogram() for s in STAGE_NAMES}
+
+
 @dataclass
 class LiveReport:
-    """What a live run measured (milliseconds)."""
+    """What a live run measured (milliseconds), in fixed memory however long it runs:
+    latencies and stage times are streaming histograms (percentiles within 1 %)."""
 
     frames_in: int = 0
     frames_labelled: int = 0
@@ -353,9 +360,19 @@ class LiveReport:
     reconnects: int = 0
     wall_s: float = 0.0
     time_to_first_label_s: float | None = None
-    latencies_ms: list[float] = field(default_factory=list)
-    stage_ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGE_NAMES})
+    latency_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
+    stage_ms: dict[str, LatencyHistogram] = field(default_factory=_histograms)
     error: str | None = None
+    screen: dict[str, Any] | None = None  # what the annotated output shows (ScreenMask)
+
+    def record(self, result: FrameResult, since_start_s: float) -> None:
+        """Count one labelled frame: its frame-to-label latency and stage times."""
+        if self.time_to_first_label_s is None:
+            self.time_to_first_label_s = since_start_s
+        self.frames_labelled += 1
+        self.latency_ms.add(result.latency_ms or 0.0)
+        for k, v in result.times.items():
+            self.stage_ms[k].add(v)
 
     def summary(self) -> dict[str, Any]:
         fps = self.frames_labelled / self.wall_s if self.wall_s > 0 else None
@@ -370,8 +387,9 @@ class LiveReport:
             },
             "reconnects": self.reconnects,
             "time_to_first_label_s": self.time_to_first_label_s,
-            "frame_to_label_ms": percentiles(self.latencies_ms),
-            "stages_ms": {k: percentiles(v) for k, v in self.stage_ms.items() if v},
+            "frame_to_label_ms": self.latency_ms.summary(),
+            "stages_ms": {k: v.summary() for k, v in self.stage_ms.items() if len(v)},
+            "screen": self.screen,
             "error": self.error,
         }
 
@@ -414,9 +432,12 @@ def _live_reader(
     max_frames: int | None,
     pre: Callable[[Frame], np.ndarray] | None = None,
 ) -> None:
-    """Frames into ``out`` as ``(frame, t_arrived, decode ms, x or None, preprocess ms)``;
-    ``x`` is preprocessed here when ``pre`` is given (else by the inference thread)."""
+    """Frames into ``out`` as ``(frame, t_arrived, decode ms, x or None, preprocess ms,
+    connection)``; ``x`` is preprocessed here when ``pre`` is given (else by the inference
+    thread). ``connection`` counts the source's reconnects so far (it changes with the first
+    frame of a new connection)."""
     t_start: float | None = None
+    stats = getattr(source, "stats", None)
     try:
         it = iter(source)
         while not stop.is_set():
@@ -434,7 +455,7 @@ def _live_reader(
                 t1 = time.perf_counter()
             report.frames_in += 1
             x, pre_ms = _timed(pre, frame) if pre is not None else (None, 0.0)
-            out.put((frame, t1, decode_ms, x, pre_ms))
+            out.put((frame, t1, decode_ms, x, pre_ms, getattr(stats, "reconnects", 0)))
             if max_frames is not None and report.frames_in >= max_frames:
                 break
     except SourceError as err:
@@ -452,34 +473,87 @@ def _sink_loop(
     report: LiveReport,
     overlay_cfg: dict[str, Any],
     nice: int = 0,
+    screen: Any = None,
+    stop: threading.Event | None = None,
 ) -> None:
+    """Draw the overlay on each labelled frame and write it to every sink until ``None``.
+
+    Only this thread writes to and closes the sinks (after the last write). A sink whose write
+    fails is dropped, the others keep going; an overlay that fails ends the run (``stop``):
+    both go into ``report.error``. ``screen`` (a :class:`~echostream.stream.overlay.ScreenMask`)
+    says which pixels stay visible."""
     from .overlay import OverlayStyle, draw_overlay
 
     lower_thread_priority(nice)
-    style = OverlayStyle(top_k=int(overlay_cfg.get("top_k", 3)))
-    failed: set[int] = set()
-    while True:
-        item = q.get()
-        if item is None:
-            return
-        result, fps = item
-        t0 = time.perf_counter()
-        rgb = draw_overlay(
-            result.frame.pixels,
-            result.pred,
-            labels,
-            fps=fps,
-            latency_ms=result.latency_ms,
-            style=style,
-        )
-        report.stage_ms["overlay"].append((time.perf_counter() - t0) * 1e3)
+    live = list(sinks)
+    broken = False
+    style = OverlayStyle()
+    try:
+        style = OverlayStyle(top_k=int(overlay_cfg.get("top_k", 3)))
+    except (TypeError, ValueError) as err:
+        report.error = f"overlay settings: {err}"
+        broken = True
+        if stop is not None:
+            stop.set()
+    try:
+        while (item := q.get()) is not None:
+            if broken or not live:
+                continue  # drain: the reader and inference threads never wait on us
+            result, fps = item
+            t0 = time.perf_counter()
+            try:
+                box = None if screen is None else screen.box(result.frame)
+                rgb = draw_overlay(
+                    result.frame.pixels, result.pred, labels, fps=fps,
+                    latency_ms=result.latency_ms, style=style, visible=box,
+                )  # fmt: skip
+            except Exception as err:  # noqa: BLE001 (any overlay bug ends the run, reported)
+                report.error = report.error or f"overlay failed: {type(err).__name__}: {err}"
+                broken = True
+                if stop is not None:
+                    stop.set()
+                continue
+            report.stage_ms["overlay"].add((time.perf_counter() - t0) * 1e3)
+            for sink in list(live):
+                try:
+                    sink.write(rgb, result)
+                except Exception as err:  # keep serving the other sinks  # noqa: BLE001
+                    report.error = report.error or f"{type(sink).__name__}: {err}"
+                    live.remove(sink)
+    finally:
         for sink in sinks:
             try:
-                sink.write(rgb, result)
-            except Exception as err:  # keep serving the other sinks  # noqa: BLE001
-                report.error = report.error or f"{type(sink).__name__}: {err}"
-                failed.add(id(sink))
-        sinks = [s for s in sinks if id(s) not in failed]
+                sink.close()
+            except Exception as err:  # noqa: BLE001 (a failed close is reported, not raised)
+                report.error = report.error or f"{type(sink).__name__}: close failed: {err}"
+
+
+def _label_frame(engine: Engine, chain: Stage, item: tuple) -> FrameResult:
+    """Preprocess (unless the reader did), infer (batch 1) and smooth one queued frame."""
+    frame, t_read, dec_ms, x, pre_ms, _connection = item
+    t0 = time.perf_counter()
+    if x is None:
+        x = engine.preprocessor(frame)  # (C, H, W)
+        pre_ms = (time.perf_counter() - t0) * 1e3
+    t1 = time.perf_counter()
+    probs = engine.backend.predict(x[None])[0]  # (K,)
+    t2 = time.perf_counter()
+    pred = chain.update(probs)
+    t3 = time.perf_counter()
+    return FrameResult(
+        index=frame.index,
+        timestamp=frame.timestamp,
+        probs=probs,
+        pred=pred,
+        times={
+            "decode": dec_ms,
+            "preprocess": pre_ms,
+            "inference": (t2 - t1) * 1e3,
+            "temporal": (t3 - t2) * 1e3,
+        },
+        latency_ms=(t3 - t_read) * 1e3,
+        frame=frame,
+    )
 
 
 def run_live(
@@ -499,6 +573,7 @@ def run_live(
     preprocess_in_reader: bool = False,
     switch_interval_ms: float | None = None,
     sink_nice: int = 0,
+    screen: Any = None,
 ) -> LiveReport:
     """Classify ``source`` as frames arrive (batch 1) until it ends, ``max_frames`` were read,
     ``duration_s`` passed or ``stop`` is set. Annotated frames go to ``sinks``.
@@ -506,12 +581,19 @@ def run_live(
     ``pace=True`` plays a file at its own frame rate (frame timestamps), as a scanner would.
     ``preprocess_in_reader``: preprocess on the reader thread (overlapping the previous
     frame's inference) instead of the inference thread. ``switch_interval_ms``: the Python
-    GIL switch interval during the run (``sys.setswitchinterval``, restored after; default
-    5 ms): shorter lets the inference thread take the GIL back sooner from the reader and
-    sink threads. ``sink_nice`` > 0 lowers the overlay/sink thread's CPU priority by that much
-    (the overlay is not on the frame-to-label path).
+    GIL switch interval during the run (:func:`~echostream.stream.concurrency.switch_interval`:
+    shared safely by concurrent runs, restored after the last; default 5 ms): shorter lets
+    the inference thread take the GIL back sooner from the reader and sink threads.
+    ``sink_nice`` > 0 lowers the overlay/sink thread's CPU priority by that much (the overlay
+    is not on the frame-to-label path). ``screen``: the
+    :class:`~echostream.stream.overlay.ScreenMask` for annotated frames (None: a default one,
+    which blanks everything outside the ultrasound region). The temporal chain is reset when
+    the source reconnects (a new connection is a new view of the heart).
     """
+    from .overlay import ScreenMask
+
     report = LiveReport()
+    screen = screen if screen is not None else ScreenMask()
     stop = stop or threading.Event()
     frames_q = DropOldestQueue(queue_size)
     sink_q = DropOldestQueue(sink_queue_size)
@@ -531,87 +613,64 @@ def run_live(
     )
     writer = threading.Thread(
         target=_sink_loop,
-        args=(sink_q, sinks, engine.labels, report, overlay_cfg or {}, sink_nice),
+        args=(sink_q, sinks, engine.labels, report, overlay_cfg or {}, sink_nice, screen, stop),
         daemon=True,
         name="live-sink",
     )
     chain.reset()
+    connection: int | None = None
     fps_ema: float | None = None
     t_prev: float | None = None
     t_begin = time.perf_counter()
     if sinks:
         writer.start()
     reader.start()
-    old_interval = sys.getswitchinterval()
-    if switch_interval_ms is not None:
-        sys.setswitchinterval(max(1e-6, float(switch_interval_ms) / 1000.0))
-    try:
-        while True:
-            if duration_s is not None and time.perf_counter() - t_begin > duration_s:
-                break
-            try:
-                item = frames_q.get(timeout=0.1)
-            except queue.Empty:
-                if stop.is_set() and not reader.is_alive():
+    with switch_interval(switch_interval_ms):
+        try:
+            while not stop.is_set() and (
+                duration_s is None or time.perf_counter() - t_begin <= duration_s
+            ):
+                try:
+                    item = frames_q.get(timeout=0.1)
+                except queue.Empty:
+                    if stop.is_set() and not reader.is_alive():
+                        break
+                    continue
+                if item is None:
                     break
-                continue
-            if item is None:
-                break
-            frame, t_read, dec_ms, x, pre_ms = item
-            t0 = time.perf_counter()
-            if x is None:
-                x = engine.preprocessor(frame)  # (C, H, W)
-                pre_ms = (time.perf_counter() - t0) * 1e3
-            t1 = time.perf_counter()
-            probs = engine.backend.predict(x[None])[0]  # (K,)
-            t2 = time.perf_counter()
-            pred = chain.update(probs)
-            t3 = time.perf_counter()
-            result = FrameResult(
-                index=frame.index,
-                timestamp=frame.timestamp,
-                probs=probs,
-                pred=pred,
-                times={
-                    "decode": dec_ms,
-                    "preprocess": pre_ms,
-                    "inference": (t2 - t1) * 1e3,
-                    "temporal": (t3 - t2) * 1e3,
-                },
-                latency_ms=(t3 - t_read) * 1e3,
-                frame=frame,
-            )
-            if report.time_to_first_label_s is None:
-                report.time_to_first_label_s = t3 - t_begin
-            report.frames_labelled += 1
-            report.latencies_ms.append(result.latency_ms or 0.0)
-            for k, v in result.times.items():
-                report.stage_ms[k].append(v)
-            if t_prev is not None and t3 > t_prev:
-                inst = 1.0 / (t3 - t_prev)
-                fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
-            t_prev = t3
-            if on_result is not None:
-                on_result(result)
+                if connection is not None and item[-1] != connection:
+                    chain.reset()  # the stream came back: labels from before say nothing now
+                connection = item[-1]
+                result = _label_frame(engine, chain, item)
+                report.record(result, time.perf_counter() - t_begin)
+                t3 = time.perf_counter()
+                if t_prev is not None and t3 > t_prev:
+                    inst = 1.0 / (t3 - t_prev)
+                    fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
+                t_prev = t3
+                if on_result is not None:
+                    on_result(result)
+                if sinks:
+                    sink_q.put((result, fps_ema))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            report.wall_s = time.perf_counter() - t_begin
+            source.close()  # unblocks a live reader waiting for data
+            reader.join(timeout=10.0)
             if sinks:
-                sink_q.put((result, fps_ema))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sys.setswitchinterval(old_interval)
-        stop.set()
-        report.wall_s = time.perf_counter() - t_begin
-        source.close()  # unblocks a live reader waiting for data
-        reader.join(timeout=10.0)
-        if sinks:
-            sink_q.put(None)
-            writer.join(timeout=30.0)
-            for sink in sinks:
-                sink.close()
-        report.dropped_reader = frames_q.dropped
-        report.dropped_sink = sink_q.dropped
-        stats = getattr(source, "stats", None)
-        if stats is not None:
-            report.dropped_source = int(getattr(stats, "dropped", 0))
-            report.reconnects = int(getattr(stats, "reconnects", 0))
+                sink_q.put(None)  # the writer drains, then closes the sinks itself
+                writer.join(timeout=SINK_JOIN_TIMEOUT_S)
+                if writer.is_alive():  # it closes the sinks itself once its write returns
+                    report.error = report.error or (
+                        f"the sink writer did not finish within {SINK_JOIN_TIMEOUT_S:g} s"
+                    )
+            report.screen = screen.describe() if sinks else None
+            report.dropped_reader = frames_q.dropped
+            report.dropped_sink = sink_q.dropped
+            stats = getattr(source, "stats", None)
+            if stats is not None:
+                report.dropped_source = int(getattr(stats, "dropped", 0))
+                report.reconnects = int(getattr(stats, "reconnects", 0))
     return report

@@ -46,23 +46,25 @@ def _decode_speed(source: str | Path, frames: int, **options: Any) -> dict[str, 
     return {"fps": round(count / max(seconds, 1e-9), 1), "frames": count, "shape": shape}
 
 
-def probe(source: str | Path, *, speed_frames: int = 10) -> dict[str, Any]:
+def probe(source: str | Path, *, speed_frames: int = 10, name: str | None = None) -> dict[str, Any]:
     """Facts about one source and its decode speed; raises :class:`SourceError` on bad input.
 
     ``decode.full`` is the default decode (RGB for colour files); ``decode.fast`` the
     luminance fast path at the baseline's input size, measured for JPEG baseline DICOM only.
+    ``name``: what the result and errors call the source (default: as given).
     """
-    with open_source(source) as src:
+    named = {} if name is None else {"name": name}
+    with open_source(source, **named) as src:
         info = src.info.to_dict()
         fast_path = (
             src.info.kind == "dicom" and info["transfer_syntax"] == "JPEG Baseline (Process 1)"
         )
-    result: dict[str, Any] = {"source": str(source), "ok": True, **info}
+    result: dict[str, Any] = {"source": info["name"], "ok": True, **info}  # URLs: no secrets
     if source_kind(source) == "live" or speed_frames <= 0:
         return result
-    decode: dict[str, Any] = {"full": _decode_speed(source, speed_frames)}
+    decode: dict[str, Any] = {"full": _decode_speed(source, speed_frames, **named)}
     if fast_path:
-        fast = _decode_speed(source, speed_frames, luminance=True, target_size=FAST_TARGET)
+        fast = _decode_speed(source, speed_frames, luminance=True, target_size=FAST_TARGET, **named)
         decode["fast"] = {**fast, "target_size": list(FAST_TARGET)}
         decode["fast_vs_full"] = round(fast["fps"] / max(decode["full"]["fps"], 1e-9), 2)
     result["decode"] = decode

@@ -30,6 +30,12 @@ import numpy as np
 URL_PREFIXES = ("udp://", "rtp://", "srt://", "tcp://", "rtmp://", "rtsp://", "http://", "https://")
 
 
+def _redact(url: str) -> str:
+    from .sources.live import redact
+
+    return redact(url)
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.generic):
         return o.item()
@@ -100,11 +106,15 @@ class VideoSink:
     """Encode annotated RGB frames with PyAV; the stream opens on the first frame (its size).
 
     Files take their container from the suffix; URLs are sent as MPEG-TS. H.264 (libx264,
-    ``ultrafast``/``zerolatency``) where available, MPEG-4 part 2 otherwise.
+    ``ultrafast``/``zerolatency``) where available, MPEG-4 part 2 otherwise. ``name``: what
+    errors call the target (default: the path, or the URL without its secrets).
     """
 
-    def __init__(self, target: str | Path, fps: float, codec: str | None = None) -> None:
+    def __init__(
+        self, target: str | Path, fps: float, codec: str | None = None, name: str | None = None
+    ) -> None:
         self.target = str(target)
+        self.name = name or (_redact(self.target) if self.is_url else self.target)
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.codec = codec
         self.frames = 0
@@ -121,10 +131,12 @@ class VideoSink:
 
         fmt = "mpegts" if self.is_url else None
         codec = self.codec or ("libx264" if "libx264" in av.codecs_available else "mpeg4")
+        from .sources.video import av_problem
+
         try:
             self._container = av.open(self.target, mode="w", format=fmt)
-        except (av.error.FFmpegError, OSError) as err:
-            raise OSError(f"{self.target}: cannot open for writing ({err})") from None
+        except (av.error.FFmpegError, OSError) as err:  # the message names no path
+            raise OSError(f"{self.name}: cannot open for writing ({av_problem(err)})") from None
         rate = Fraction(self.fps).limit_denominator(1001)
         stream = self._container.add_stream(codec, rate=rate)
         stream.width, stream.height = width, height
@@ -145,7 +157,7 @@ class VideoSink:
         if self._container is None:
             self._open(ew, eh)
         elif self._size != (ew, eh):
-            raise ValueError(f"{self.target}: frame size changed from {self._size} to {(ew, eh)}")
+            raise ValueError(f"{self.name}: frame size changed from {self._size} to {(ew, eh)}")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self.frames
         frame.time_base = self._stream.codec_context.time_base or Fraction(1) / Fraction(

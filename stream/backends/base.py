@@ -9,11 +9,18 @@ providers, versions) and ``BACKEND``, a :class:`Backend` subclass::
 
 Softmax is applied exactly once, here in the backend, when the model file says its output is
 ``"logits"`` (every file ``echostream export`` writes).
+
+One loaded backend may be shared by threads (the demo serves concurrent requests with one
+engine per model). A backend whose run is not re-entrant (a TensorRT execution context, torch
+CUDA-graph buffers) sets ``thread_safe = False`` and its runs take turns on a lock; ONNX Runtime
+sessions run concurrently.
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +42,17 @@ class Backend(ABC):
     """Load a model file once, then classify batches of preprocessed frames."""
 
     name: str = "base"
+    #: False when concurrent ``_run`` calls would share state (buffers, an execution context).
+    thread_safe: bool = True
 
     def __init__(self) -> None:
         self.info: ModelInfo | None = None
         self.model_file: Path | None = None
+        self._lock = threading.Lock()
+
+    def _turn(self) -> AbstractContextManager[object]:
+        """The lock around one run where runs are not re-entrant, else nothing."""
+        return nullcontext() if self.thread_safe else self._lock
 
     @abstractmethod
     def load(self, model_file: str | Path, **opts: Any) -> Backend:
@@ -62,7 +76,8 @@ class Backend(ABC):
         if batch.shape[0] == 0:
             return np.empty((0, info.num_classes), dtype=np.float32)
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        out = np.asarray(self._run(batch), dtype=np.float32)
+        with self._turn():
+            out = np.asarray(self._run(batch), dtype=np.float32)
         if info.output == "logits":
             out = softmax(out)
         return out

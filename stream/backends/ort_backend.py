@@ -52,9 +52,13 @@ def default_providers() -> list[str]:
 
 
 class OrtBackend(Backend):
-    """An ``onnxruntime.InferenceSession`` with full graph optimisation."""
+    """An ``onnxruntime.InferenceSession`` with full graph optimisation.
+
+    ``InferenceSession.run`` may be called from several threads at once (onnxruntime's
+    documented guarantee), so no lock is taken."""
 
     name = "onnxruntime"
+    thread_safe = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -172,6 +172,7 @@ class TensorRTBackend(Backend):
     """Deserialize (or build) the engine, run it with ``execute_async_v3``."""
 
     name = "tensorrt"
+    thread_safe = False  # one execution context (and its stream) per engine: runs take turns
 
     def __init__(self) -> None:
         super().__init__()

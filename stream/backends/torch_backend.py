@@ -103,6 +103,8 @@ class TorchBackend(Backend):
         on_cuda = self.device.type == "cuda"
         self.fp16 = bool(on_cuda and (True if fp16 is None else fp16))
         self.cuda_graphs = bool(on_cuda and (True if cuda_graphs is None else cuda_graphs))
+        # captured graphs replay into fixed input/output buffers: runs must take turns
+        self.thread_safe = not self.cuda_graphs
         if threads and not on_cuda:
             torch.set_num_threads(int(threads))
         try:

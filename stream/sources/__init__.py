@@ -80,10 +80,11 @@ def open_source(source: str | Path, **options: Any) -> FrameSource:
 
         return LiveSource(str(source), **options)
     path = Path(source)
+    name = str(options.get("name") or source)  # what errors call the source
     if not path.exists():
-        raise SourceError(str(source), "no such file")
+        raise SourceError(name, "no such file")
     if path.is_dir():
-        raise SourceError(str(source), "is a folder, not a file")
+        raise SourceError(name, "is a folder, not a file")
     if kind == "dicom":
         from .dicom import DicomSource
 

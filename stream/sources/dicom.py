@@ -24,6 +24,7 @@ import logging
 import math
 import re
 import struct
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -85,16 +86,39 @@ def _short(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[:160]}" if text else type(err).__name__
 
 
+class _QuietThreads(logging.Filter):
+    """Drops pydicom records below ERROR logged by threads inside :func:`_quiet_pydicom_log`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not getattr(self.local, "depth", 0)
+
+
+_QUIET = _QuietThreads()
+
+
 @contextmanager
 def _quiet_pydicom_log() -> Iterator[None]:
-    """pydicom logs read problems itself; we report them once, as a SourceError."""
-    logger = logging.getLogger("pydicom")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """pydicom logs read problems itself; we report them once, as a SourceError.
+
+    Only the calling thread is quietened: a filter on pydicom's loggers (added once, never
+    removed) checks a thread-local flag, so no global logging state changes per call and
+    other threads' pydicom records pass as they would."""
+    for name in (
+        "pydicom",
+        *(n for n in list(logging.Logger.manager.loggerDict) if n.startswith("pydicom.")),
+    ):
+        logger = logging.getLogger(name)
+        if _QUIET not in logger.filters:
+            logger.addFilter(_QUIET)
+    _QUIET.local.depth = getattr(_QUIET.local, "depth", 0) + 1
     try:
         yield
     finally:
-        logger.setLevel(level)
+        _QUIET.local.depth -= 1
 
 
 def frame_timing(ds: Dataset, n: int) -> tuple[float, str, np.ndarray | None, list[str]]:

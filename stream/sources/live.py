@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -99,13 +100,35 @@ class LiveStats:
     ended: str | None = None
 
 
+#: Query keys whose values are secrets (or identify someone): their values are never shown.
+_SECRET_QUERY = re.compile(
+    r"pass|pwd|secret|token|key|auth|sig|cred|session|streamid|user|login", re.IGNORECASE
+)
+
+
 def redact(url: str) -> str:
-    """A URL without its password, safe for logs and errors.
+    """A URL without its password or secret query values, safe for logs, errors and pages.
 
     >>> redact("rtsp://admin:secret@10.0.0.5/live")
     'rtsp://admin:***@10.0.0.5/live'
+    >>> redact("srt://10.0.0.5:9000?mode=caller&passphrase=hunter2&latency=120")
+    'srt://10.0.0.5:9000?mode=caller&passphrase=***&latency=120'
     """
-    return re.sub(r"^([a-zA-Z][\w+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not parseable: keep only what comes before any query or userinfo
+        return re.sub(r"^([a-zA-Z][\w+.-]*://)[^/?#]*@", r"\1***@", url.split("?", 1)[0])
+    netloc = parts.netloc
+    user, at, host = netloc.rpartition("@")
+    if at and ":" in user:
+        netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    fields = [
+        f"{k}=***" if _SECRET_QUERY.search(k) and sep else f"{k}{sep}{v}"
+        for k, sep, v in (field.partition("=") for field in parts.query.split("&"))
+    ]
+    query = "&".join(fields) if parts.query else ""
+    fragment = "***" if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
 class _PipeReader(io.RawIOBase):

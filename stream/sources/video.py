@@ -315,7 +315,7 @@ class VideoSource(FrameSource):
             note = f"only {n} of {declared} declared frames decodable (truncated file?)"
             if note not in self.info.warnings:
                 self.info.warnings.append(note)
-                log.warning("%s: %s", self.name, note)
+                log.debug("%s: %s", self.name, note)  # in info.warnings; no path in logs
 
     def close(self) -> None:
         container, self._container = self._container, None

@@ -43,16 +43,22 @@ pytestmark = [
 
 
 @pytest.fixture
-def served_demo(demo_model: Path, free_port: int):
-    """The demo app serving on 127.0.0.1 in this process (a thread); closed after the test."""
+def served_app(demo_model: Path, free_port: int):
+    """(URL, app): the demo app serving on 127.0.0.1 in this process (a thread); closed after
+    the test."""
     from echostream.demo.app import build_app, launch
 
     app = build_app(models=[demo_model])
     launch(app, host="127.0.0.1", port=free_port, block=False)
     try:
-        yield f"http://127.0.0.1:{free_port}/"
+        yield f"http://127.0.0.1:{free_port}/", app
     finally:
         app.close()
+
+
+@pytest.fixture
+def served_demo(served_app) -> str:
+    return served_app[0]
 
 
 @pytest.mark.timeout(240)
@@ -145,5 +151,39 @@ def test_webcam_live_tab_in_headless_chromium(served_demo: str) -> None:
             page.locator("#webcam-view img").wait_for(timeout=30_000)
             status = page.locator("#live-status").inner_text()
             assert int(status.split(": ")[1].split()[0]) >= 1, status
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(240)
+def test_closing_the_tab_deletes_the_upload_and_playback(served_app, tmp_path: Path) -> None:
+    """A DICOM uploaded under a patient's name: the playback URL names nothing, and the
+    upload and playback are gone once the tab is closed (Gradio's unload event)."""
+    from pydicom import examples
+
+    url, app = served_app
+    state = app.demo_state
+    upload = tmp_path / "DOE_JOHN_1970.dcm"
+    shutil.copy(examples.get_path("ybr_color"), upload)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            page = browser.new_page()
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
+                ("http://127.0.0.1", "data:", "blob:")) else r.abort())  # fmt: skip
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            page.locator("#upload input[type=file]").set_input_files(str(upload))
+            page.locator("#upload").get_by_text("DOE_JOHN_1970.dcm").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Classify").click()
+            page.locator("#verdict").get_by_text("Verdict:").wait_for(timeout=120_000)
+            src = page.locator("#playback video").get_attribute("src", timeout=30_000) or ""
+            assert src and "DOE" not in src, src
+            kept = state.files.all_files()
+            assert {p.suffix for p in kept} == {".dcm", ".mp4"} and all(p.exists() for p in kept)
+            page.close()  # the session ends
+            deadline = time.monotonic() + 60
+            while any(p.exists() for p in kept) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert not any(p.exists() for p in kept), [p.name for p in kept if p.exists()]
         finally:
             browser.close()
