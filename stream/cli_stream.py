@@ -145,7 +145,7 @@ def live(
     config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
 ) -> None:
     """Classify a live stream (or a file at its own frame rate) with the label overlay."""
-    from .errors import SourceError
+    from .errors import item_error
     from .live import print_label, run_live_view
     from .sinks import to_json
 
@@ -165,11 +165,11 @@ def live(
             duration_s=duration, pace=False if fast else None, on_result=on_result,
             on_show=lambda url: typer.echo(f"live view: {url}", err=True),
         )  # fmt: skip
-    except SourceError as err:
+    except OSError as err:  # e.g. the --show port or the --out file
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    except OSError as err:
-        typer.echo(f"error: {err}", err=True)
+    except Exception as err:  # noqa: BLE001 - one line naming the source, never a traceback
+        typer.echo(f"error: {item_error(source, err)}", err=True)
         raise typer.Exit(1) from None
     text = to_json(report)
     if json_out:

@@ -30,8 +30,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .defaults import missing_model_message
-from .errors import SourceError
-from .frame import Frame
+from .errors import item_error
+from .frame import MIN_FPS, Frame
 from .model_file import ModelFileError, ModelInfo
 from .sources import source_kind
 from .sources.base import FrameSource
@@ -429,6 +429,9 @@ def _live_reader(
             if pace:  # a file played at its own frame rate
                 t_start = t1 - frame.timestamp if t_start is None else t_start
                 wait = t_start + frame.timestamp - time.perf_counter()
+                if wait > 1.0 / MIN_FPS:  # a jump in timestamps: play on, never stall
+                    t_start -= wait - 1.0 / MIN_FPS
+                    wait = 1.0 / MIN_FPS
                 if wait > 0:
                     time.sleep(wait)
                 t1 = time.perf_counter()
@@ -437,10 +440,8 @@ def _live_reader(
             out.put((frame, t1, decode_ms, x, pre_ms))
             if max_frames is not None and report.frames_in >= max_frames:
                 break
-    except SourceError as err:
-        report.error = str(err)
     except Exception as err:  # a live reader must not die silently  # noqa: BLE001
-        report.error = f"{getattr(source.info, 'name', 'source')}: {type(err).__name__}: {err}"
+        report.error = str(item_error(getattr(source.info, "name", "source"), err))
     finally:
         out.put(None)
 

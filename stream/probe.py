@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import SourceError
+from .errors import SourceError, display_name, item_error
 from .sources import open_source, source_kind
 
 FAST_TARGET = (60, 80)
@@ -57,7 +57,7 @@ def probe(source: str | Path, *, speed_frames: int = 10) -> dict[str, Any]:
         fast_path = (
             src.info.kind == "dicom" and info["transfer_syntax"] == "JPEG Baseline (Process 1)"
         )
-    result: dict[str, Any] = {"source": str(source), "ok": True, **info}
+    result: dict[str, Any] = {"source": display_name(str(source)), "ok": True, **info}
     if source_kind(source) == "live" or speed_frames <= 0:
         return result
     decode: dict[str, Any] = {"full": _decode_speed(source, speed_frames)}
@@ -69,16 +69,22 @@ def probe(source: str | Path, *, speed_frames: int = 10) -> dict[str, Any]:
     return result
 
 
+def probe_one(
+    source: str | Path, *, speed_frames: int = 10
+) -> tuple[dict[str, Any], SourceError | None]:
+    """:func:`probe` that never raises: ``(result, None)``, or for a source that cannot be read
+    (whatever the reason) ``({"source": ..., "ok": False, "error": problem}, error)``."""
+    try:
+        return probe(source, speed_frames=speed_frames), None
+    except Exception as err:  # noqa: BLE001 - one bad item must never cost the batch
+        error = item_error(str(source), err)
+        return {"source": error.source, "ok": False, "error": error.problem}, error
+
+
 def probe_many(sources: Iterable[str | Path], *, speed_frames: int = 10) -> list[dict[str, Any]]:
     """:func:`probe` each source; a bad one gives ``{"ok": False, "error": ...}`` and the
     others are still probed."""
-    results = []
-    for source in sources:
-        try:
-            results.append(probe(source, speed_frames=speed_frames))
-        except SourceError as err:
-            results.append({"source": str(source), "ok": False, "error": err.problem})
-    return results
+    return [probe_one(source, speed_frames=speed_frames)[0] for source in sources]
 
 
 def format_result(result: dict[str, Any]) -> str:

@@ -235,8 +235,10 @@ class LiveSource(FrameSource):
     ) -> None:
         """Fill ``info`` from the open stream and its first frame(s)."""
         stream = cast(Any, self._container).streams.video[0]
-        fps = stream_fps(stream)
-        warnings = [] if fps else [f"frame rate unknown; assuming {DEFAULT_FPS:g} fps"]
+        warnings: list[str] = []
+        fps = stream_fps(stream, warnings)
+        if not fps:
+            warnings.append(f"frame rate unknown; assuming {DEFAULT_FPS:g} fps")
         self._period = 1.0 / (fps[0] if fps else DEFAULT_FPS)
         self._count_drops = fps is not None
         self._convert = PixelConverter(first.width, first.height, luminance, target_size)
