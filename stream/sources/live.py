@@ -166,10 +166,10 @@ class LiveSource(FrameSource):
     any password removed); ``reconnect`` (a
     :class:`ReconnectPolicy`; stdin is never reopened); ``open_timeout`` / ``read_timeout``
     (seconds any open / read may block); ``connect_timeout`` (seconds the first connection
-    may take, retries included, before giving up; None: the policy alone); ``format`` (FFmpeg demuxer, e.g. ``"mpegts"``,
-    ``"v4l2"`` — guessed when None; ``/dev/video*`` defaults to ``"v4l2"``); ``options``
-    (FFmpeg options for the demuxer/protocol, e.g. ``{"rtsp_transport": "tcp"}`` or
-    ``{"video_size": "640x480"}``).
+    may take, retries included, before giving up; None: the policy alone); ``format``
+    (FFmpeg demuxer, e.g. ``"mpegts"``, ``"v4l2"`` — guessed when None; ``/dev/video*``
+    defaults to ``"v4l2"``); ``options`` (FFmpeg options for the demuxer/protocol, e.g.
+    ``{"rtsp_transport": "tcp"}`` or ``{"video_size": "640x480"}``).
 
     The constructor connects (with retries) and waits for the first frame, so ``info`` holds
     the real size and frame rate; it raises :class:`SourceError` naming the URL (password
