@@ -45,7 +45,8 @@ def short_error(err: BaseException) -> str:
     'ValueError: bad value'
     """
     text = re.sub(r"<[^<>]* at 0x[0-9a-f]+>", "the frame", " ".join(str(err).split()))
-    return f"{type(err).__name__}: {text[:160]}" if text else type(err).__name__
+    text = text if len(text) <= 160 else text[:159] + "…"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 class SourceError(Exception):
