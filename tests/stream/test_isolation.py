@@ -193,8 +193,10 @@ def test_corrupt_frame_logs_no_traceback(
     assert ds.file_meta.TransferSyntaxUID == JPEG2000Lossless
     path = tmp_path / "bad-j2k.dcm"
     ds.save_as(path)
-    with caplog.at_level(logging.DEBUG, logger="pydicom"):
-        with pytest.raises(SourceError, match="frame 1: cannot decode"):
-            for _ in open_source(path, workers=2):
-                pass
+    with (
+        caplog.at_level(logging.DEBUG, logger="pydicom"),
+        pytest.raises(SourceError, match="frame 1: cannot decode"),
+    ):
+        for _ in open_source(path, workers=2):
+            pass
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
