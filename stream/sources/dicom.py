@@ -324,16 +324,16 @@ class DicomSource(FrameSource):
         index, data = item
         self._check_encoded(index, data)
         try:
-            with pydicom_messages():
-                if fast:
-                    return decode_luminance(data, request)
-                if self._pillow_rgb:  # libjpeg converts YCbCr → RGB, once, in integer SIMD code
-                    with Image.open(BytesIO(data), formats=("JPEG",)) as im:
-                        rgb = np.asarray(im.convert("RGB"))
-                    return self._finish(rgb, luminance), 1.0
-                src = encapsulate([data]) if self._encapsulated else data
+            if fast:
+                return decode_luminance(data, request)
+            if self._pillow_rgb:  # libjpeg converts YCbCr → RGB, once, in integer SIMD code
+                with Image.open(BytesIO(data), formats=("JPEG",)) as im:
+                    rgb = np.asarray(im.convert("RGB"))
+                return self._finish(rgb, luminance), 1.0
+            src = encapsulate([data]) if self._encapsulated else data
+            with pydicom_messages():  # its decoders log tracebacks; our error says it once
                 arr, _ = self._decoder.as_array(src, raw=False, **self._opts)
-                return self._finish(arr, luminance), 1.0
+            return self._finish(arr, luminance), 1.0
         except Exception as err:  # noqa: BLE001 - decoders on hostile bytes: many error types
             raise self._fail(f"frame {index}: cannot decode ({short_error(err)})") from None
 

@@ -84,11 +84,18 @@ class _Collect(logging.Filter):
 _FILTER = _Collect()
 
 
+_seen_loggers = 0
+
+
 def _install() -> None:
-    """Put the filter on pydicom's loggers (a logger's filters see only its own records)."""
-    names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] == "pydicom"]
-    if set(names) <= _filtered:
+    """Put the filter on pydicom's loggers (a logger's filters see only its own records);
+    looks again only when new loggers were created."""
+    global _seen_loggers
+    registry = logging.root.manager.loggerDict
+    if len(registry) == _seen_loggers:
         return
+    _seen_loggers = len(registry)
+    names = [n for n in list(registry) if n.split(".")[0] == "pydicom"]
     with _install_lock:
         for name in ["pydicom", *names]:
             if name not in _filtered:

@@ -26,7 +26,7 @@ from echostream.stream.sources import open_source
 
 pytestmark = pytest.mark.timeout(180)
 
-EXAMPLES = int(os.environ.get("ECHOSTREAM_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("ECHOSTREAM_FUZZ_EXAMPLES", "300"))
 SEED = os.environ.get("ECHOSTREAM_FUZZ_SEED")
 ENCODINGS = ("jpeg", "rgb", "mono", "rle", "jpeg-ls", "j2k", "deflated")
 #: Tags whose values steer the reader: (group, element).

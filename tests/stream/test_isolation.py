@@ -200,3 +200,18 @@ def test_corrupt_frame_logs_no_traceback(
         for _ in open_source(path, workers=2):
             pass
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_folder_with_fifos_devices_and_link_loops(cine: Path, tmp_path: Path) -> None:
+    """Walking a folder never opens a FIFO or a device, nor loops: only media files are taken."""
+    from echostream.stream.classify import expand_paths
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.dcm").write_bytes(cine.read_bytes())
+    os.mkfifo(tmp_path / "pipe.dcm")
+    os.mkfifo(tmp_path / "pipe")  # no suffix: would be opened to look for a DICOM preamble
+    (tmp_path / "rand.mp4").symlink_to("/dev/urandom")
+    (tmp_path / "loop").symlink_to(tmp_path)  # a folder link back to the root
+    (tmp_path / "x.dcm").symlink_to(tmp_path / "y.dcm")
+    (tmp_path / "y.dcm").symlink_to(tmp_path / "x.dcm")
+    assert expand_paths([tmp_path]) == [str(tmp_path / "sub" / "a.dcm")]
