@@ -205,6 +205,29 @@ def _dataset(path: Path, name: str, tsyntax: str, size: int) -> tuple[Dataset, b
     return dataset, inflated
 
 
+MAX_NESTING = 32  # sequence depth: ultrasound regions nest one or two levels
+
+
+def _convert_all(ds: Dataset, name: str, depth: int = 0) -> None:
+    """Convert every value read now (pydicom converts lazily, on first access), so a value
+    it cannot parse is one clear error here, not a surprise later; deferred values (pixel
+    data) stay on disk."""
+    if depth > MAX_NESTING:
+        raise SourceError(name, f"header sequences nested more than {MAX_NESTING} deep")
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag, keep_deferred=True)
+        if isinstance(raw, RawDataElement) and raw.value is None:
+            continue
+        try:
+            elem = ds[tag]
+        except Exception as err:  # noqa: BLE001 - pydicom's converters: many error types
+            problem = f"header value {BaseTag(tag)} cannot be read ({type(err).__name__})"
+            raise SourceError(name, problem) from None
+        if elem.VR == "SQ":
+            for item in elem.value or ():
+                _convert_all(item, name, depth + 1)
+
+
 def read_header(path: Path, name: str) -> tuple[Dataset, bytes | None]:
     """The dataset (header tags only, pixel data deferred) and, for a Deflated file, the
     inflated dataset bytes (the pixel data then lives there, not on disk).
@@ -223,6 +246,7 @@ def read_header(path: Path, name: str) -> tuple[Dataset, bytes | None]:
             if not tsyntax:
                 raise SourceError(name, "not a DICOM file (no transfer syntax in the file meta)")
             ds, inflated = _dataset(path, name, tsyntax, size)
+            _convert_all(ds, name)
         except InvalidDicomError:
             raise SourceError(name, "not a DICOM file (no DICM preamble or file meta)") from None
         except EOFError:
