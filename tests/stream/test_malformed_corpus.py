@@ -21,7 +21,10 @@ from echostream.stream.sources import open_source
 
 from .malformed import Case, build_corpus
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.filterwarnings("ignore::UserWarning:pydicom.*"),  # the corpus is invalid on purpose
+]
 
 #: Peak resident memory allowed for the whole batch (model, ONNX Runtime, 2 decode workers).
 #: Measured on 2 cores: 300 MB, of which ~136 MB is the refused Deflate bomb's capped inflate
