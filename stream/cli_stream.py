@@ -169,7 +169,9 @@ def live(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     except Exception as err:  # noqa: BLE001 - one line naming the source, never a traceback
-        typer.echo(f"error: {item_error(source, err)}", err=True)
+        from .sources.live import redact
+
+        typer.echo(f"error: {item_error(redact(source), err)}", err=True)
         raise typer.Exit(1) from None
     text = to_json(report)
     if json_out:
