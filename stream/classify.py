@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SourceError
+from .errors import display_name, item_error
 from .frame import AcquisitionKind
 from .pipeline import Engine, run_file
 from .sources import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
@@ -153,11 +153,12 @@ def classify_file(
     preprocess_workers: int = 1,
     name: str | None = None,
 ) -> CineResult:
-    """The verdict for one file; never raises for a bad file (``status="error"``).
+    """The verdict for one file; never raises for a bad file (``status="error"``): whatever
+    reading it raises becomes its one-line error (:func:`~echostream.stream.errors.item_error`).
 
-    ``name``: what the result and its errors call the file (default: the path; see
-    :class:`~echostream.stream.names.PathNamer`)."""
-    name = str(path) if name is None else name
+    ``name``: what the result and its errors call the file (default: the path's safe display
+    name; see :class:`~echostream.stream.names.PathNamer`)."""
+    name = display_name(path) if name is None else name
     t0 = time.perf_counter()
     try:
         opts = engine.source_options(str(path), workers=workers, reduced=reduced)
@@ -188,14 +189,11 @@ def classify_file(
                     preprocess_workers=preprocess_workers,
                 )
             )
-    except SourceError as err:
-        return CineResult(path=name, status="error", error=str(err),
-                          time_s=time.perf_counter() - t0)  # fmt: skip
-    except (OSError, ValueError, RuntimeError) as err:  # a reader bug must not stop the batch
-        msg = " ".join(f"{type(err).__name__}: {err}".split())
-        return CineResult(path=name, status="error", error=f"{name}: {msg}",
+    except Exception as err:  # noqa: BLE001 - one bad item must never cost the batch
+        return CineResult(path=name, status="error", error=str(item_error(name, err)),
                           time_s=time.perf_counter() - t0)  # fmt: skip
     elapsed = time.perf_counter() - t0
+    result.warnings = list(info.warnings)  # readers add some while reading (a cut video)
     if not rows:
         return CineResult(path=name, status="error", error=f"{name}: no frames", time_s=elapsed)
     probs = np.stack([r.probs for r in rows])  # (N, K)

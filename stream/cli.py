@@ -8,6 +8,7 @@ and never imports torch.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import typer
 
@@ -32,6 +33,10 @@ def _root(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # pydicom logs each of its UserWarnings too, and the readers turn what matters into a
+    # file's error or warnings; Pillow's size warning is moot (readers cap frame size).
+    warnings.filterwarnings("ignore", category=UserWarning, module="pydicom")
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
 
 
 def _register_all() -> None:

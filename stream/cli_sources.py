@@ -49,22 +49,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         A source that cannot be read prints one line (``source: problem``) and the others are
         still probed; the exit code is 1 if any failed. No patient fields are ever printed.
         """
-        from .errors import SourceError
-        from .probe import format_result, probe
+        from .probe import format_result, probe_one
         from .sources import source_kind
 
         namer = path_namer(paths)
         results = []
         for source in sources:
             name = None if source_kind(source) == "live" else namer(source)
-            try:
-                result = probe(source, speed_frames=speed_frames, name=name)
-            except SourceError as err:
-                result = {"source": err.source, "ok": False, "error": err.problem}
-                typer.echo(str(err), err=True)
-            else:
-                if not as_json:
-                    typer.echo(format_result(result))
+            result, error = probe_one(source, speed_frames=speed_frames, name=name)
+            if error is not None:
+                typer.echo(str(error), err=True)
+            elif not as_json:
+                typer.echo(format_result(result))
             results.append(result)
         if as_json:
             _echo_json(results)

@@ -160,7 +160,7 @@ def live(
 
     Annotated output (--out, --show) shows only the ultrasound region unless --keep-screen.
     """
-    from .errors import SourceError
+    from .errors import item_error
     from .live import print_label, run_live_view
     from .sinks import to_json
     from .sources import source_kind
@@ -185,11 +185,13 @@ def live(
             name=None if source_kind(source) == "live" else namer(source),
             out_name=None if not out or source_kind(out) == "live" else namer(out),
         )  # fmt: skip
-    except SourceError as err:
+    except OSError as err:  # e.g. the --show port or the --out file
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    except OSError as err:
-        typer.echo(f"error: {err}", err=True)
+    except Exception as err:  # noqa: BLE001 - one line naming the source, never a traceback
+        from .sources.live import redact
+
+        typer.echo(f"error: {item_error(redact(source), err)}", err=True)
         raise typer.Exit(1) from None
     text = to_json(report)
     if json_out:

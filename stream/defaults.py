@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
         "sink_queue_size": 8,
         "show_port": 8765,
         "read_timeout": 5.0,
+        "connect_timeout": 10.0,
     },
     "bench": {
         "smoothing_settings": {

@@ -6,11 +6,38 @@ acquisition (vendor, timing, geometry, encoding).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
 import numpy as np
+
+#: The frame rate assumed where a source gives none (or none that is plausible).
+DEFAULT_FPS = 30.0
+#: Frame rates a source may claim (ultrasound cines run ~10-500 fps); a claim outside them is
+#: ignored with a warning (``live`` would otherwise wait minutes per frame, or smooth over
+#: an infinite window).
+MIN_FPS, MAX_FPS = 0.5, 1000.0
+#: The largest frame a reader decodes (4096×4096): beyond any ultrasound screen, and what
+#: bounds a reader's memory when a header declares a huge image over a few bytes of data.
+MAX_FRAME_PIXELS = 4096 * 4096
+
+
+def implausible_fps(fps: float, origin: str) -> str | None:
+    """Why ``fps`` (from ``origin``) cannot be used, or None when it is plausible.
+
+    >>> implausible_fps(25.0, "FrameTime") is None
+    True
+    >>> implausible_fps(1e9, "CineRate")
+    'CineRate gives a frame rate of 1e+09 fps, outside the plausible 0.5-1000 fps; ignored'
+    """
+    if math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS:
+        return None
+    return (
+        f"{origin} gives a frame rate of {fps:.3g} fps, outside the plausible "
+        f"{MIN_FPS:g}-{MAX_FPS:g} fps; ignored"
+    )
 
 
 class AcquisitionKind(str, Enum):

@@ -34,7 +34,10 @@ def open_live_source(source: str, cfg: dict[str, Any], name: str | None = None) 
     named = {} if name is None else {"name": name}
     if kind == "live":
         timeout = float(cfg.get("live", {}).get("read_timeout", 5.0))
-        return open_source(source, open_timeout=timeout, read_timeout=timeout, **named)
+        connect = float(cfg.get("live", {}).get("connect_timeout", 10.0))
+        return open_source(
+            source, open_timeout=timeout, read_timeout=timeout, connect_timeout=connect, **named
+        )
     if kind == "dicom":  # full-resolution frames decoded ahead, as a scanner sends them
         workers = cfg.get("live", {}).get("workers") or cfg.get("reader", {}).get("workers", 2)
         return open_source(source, workers=int(workers), **named)

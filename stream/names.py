@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from .errors import display_name
+
 PATH_STYLES = ("full", "basename", "hash")
 KEY_ENV = "ECHOSTREAM_PATH_KEY"
 PATHS_HELP = (
@@ -68,10 +70,10 @@ class PathNamer:
     def __call__(self, path: str | os.PathLike[str]) -> str:
         text = os.fspath(path)
         if self.style == "full":
-            return text
+            return display_name(text)  # one printable line, whatever the file is called
         name = PurePath(text).name or text
         if self.style == "basename":
-            return name
+            return display_name(name)
         absolute = os.path.abspath(text)
         digest = hmac.new(self.key, os.fsencode(absolute), hashlib.sha256).hexdigest()[:16]
         suffix = PurePath(name).suffix

@@ -30,8 +30,8 @@ import numpy as np
 
 from .concurrency import switch_interval
 from .defaults import missing_model_message
-from .errors import SourceError
-from .frame import Frame
+from .errors import item_error
+from .frame import MIN_FPS, Frame
 from .latency import LatencyHistogram
 from .model_file import ModelFileError, ModelInfo
 from .sources import source_kind
@@ -450,6 +450,9 @@ def _live_reader(
             if pace:  # a file played at its own frame rate
                 t_start = t1 - frame.timestamp if t_start is None else t_start
                 wait = t_start + frame.timestamp - time.perf_counter()
+                if wait > 1.0 / MIN_FPS:  # a jump in timestamps: play on, never stall
+                    t_start -= wait - 1.0 / MIN_FPS
+                    wait = 1.0 / MIN_FPS
                 if wait > 0:
                     time.sleep(wait)
                 t1 = time.perf_counter()
@@ -458,10 +461,8 @@ def _live_reader(
             out.put((frame, t1, decode_ms, x, pre_ms, getattr(stats, "reconnects", 0)))
             if max_frames is not None and report.frames_in >= max_frames:
                 break
-    except SourceError as err:
-        report.error = str(err)
     except Exception as err:  # a live reader must not die silently  # noqa: BLE001
-        report.error = f"{getattr(source.info, 'name', 'source')}: {type(err).__name__}: {err}"
+        report.error = str(item_error(getattr(source.info, "name", "source"), err))
     finally:
         out.put(None)
 

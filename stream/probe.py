@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import SourceError
+from .errors import SourceError, item_error
 from .sources import open_source, source_kind
 
 FAST_TARGET = (60, 80)
@@ -71,16 +71,22 @@ def probe(source: str | Path, *, speed_frames: int = 10, name: str | None = None
     return result
 
 
+def probe_one(
+    source: str | Path, *, speed_frames: int = 10, name: str | None = None
+) -> tuple[dict[str, Any], SourceError | None]:
+    """:func:`probe` that never raises: ``(result, None)``, or for a source that cannot be read
+    (whatever the reason) ``({"source": ..., "ok": False, "error": problem}, error)``."""
+    try:
+        return probe(source, speed_frames=speed_frames, name=name), None
+    except Exception as err:  # noqa: BLE001 - one bad item must never cost the batch
+        error = item_error(name or str(source), err)
+        return {"source": error.source, "ok": False, "error": error.problem}, error
+
+
 def probe_many(sources: Iterable[str | Path], *, speed_frames: int = 10) -> list[dict[str, Any]]:
     """:func:`probe` each source; a bad one gives ``{"ok": False, "error": ...}`` and the
     others are still probed."""
-    results = []
-    for source in sources:
-        try:
-            results.append(probe(source, speed_frames=speed_frames))
-        except SourceError as err:
-            results.append({"source": str(source), "ok": False, "error": err.problem})
-    return results
+    return [probe_one(source, speed_frames=speed_frames)[0] for source in sources]
 
 
 def _fan_lines(fan: dict[str, Any] | None) -> list[str]:

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -226,7 +227,7 @@ def frames_for(seconds: float, fps: float | None) -> int:
     """
     if seconds <= 0:
         raise ValueError(f"a smoother time must be > 0 s, got {seconds}")
-    rate = fps if fps and fps > 0 else FALLBACK_FPS
+    rate = fps if fps and math.isfinite(fps) and fps > 0 else FALLBACK_FPS
     return max(1, int(round(seconds * rate)))
 
 

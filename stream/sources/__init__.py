@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import SourceError
+from ..errors import display_name
 from ..frame import Frame
-from .base import FrameSource
+from .base import FrameSource, check_regular_file
 
 LIVE_SCHEMES = (
     "udp://",
@@ -39,26 +39,40 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
 
 
+def is_live(source: str | Path) -> bool:
+    """Whether ``source`` names a stream or device rather than a file.
+
+    >>> is_live("udp://127.0.0.1:5000"), is_live("/dev/video0"), is_live("a.dcm")
+    (True, True, False)
+    """
+    name = str(source)
+    return name == "-" or name.lower().startswith(LIVE_SCHEMES) or name.startswith("/dev/video")
+
+
 def source_kind(source: str | Path) -> str:
     """Which reader a source name needs: ``"live"``, ``"dicom"``, ``"video"`` or ``"image"``.
+
+    A file without a known suffix is DICOM when it has the preamble (only a regular file is
+    looked into).
 
     >>> source_kind("udp://127.0.0.1:5000"), source_kind("clip.mp4"), source_kind("a.png")
     ('live', 'video', 'image')
     """
-    name = str(source)
-    if name == "-" or name.lower().startswith(LIVE_SCHEMES) or name.startswith("/dev/video"):
+    if is_live(source):
         return "live"
-    suffix = Path(name).suffix.lower()
+    suffix = Path(str(source)).suffix.lower()
     if suffix in DICOM_SUFFIXES:
         return "dicom"
     if suffix in VIDEO_SUFFIXES:
         return "video"
     if suffix in IMAGE_SUFFIXES:
         return "image"
-    return "dicom" if _has_dicom_preamble(Path(name)) else "video"
+    return "dicom" if _has_dicom_preamble(Path(source)) else "video"
 
 
 def _has_dicom_preamble(path: Path) -> bool:
+    if not path.is_file():  # never open a FIFO or a device to look
+        return False
     try:
         with path.open("rb") as fh:
             head = fh.read(132)
@@ -72,19 +86,18 @@ def open_source(source: str | Path, **options: Any) -> FrameSource:
 
     Common options: ``luminance=True`` (grayscale frames), ``target_size=(h, w)`` (the model
     input the frames will be resized to, which lets JPEG frames decode at reduced scale).
-    Raises :class:`SourceError` with a one-line reason when the source cannot be read.
+    Raises :class:`SourceError` with a one-line reason when the source cannot be read; a file
+    that is missing, empty, a folder, a FIFO, a device or a link loop is refused before any
+    read.
     """
-    kind = source_kind(source)
-    if kind == "live":
+    if is_live(source):
         from .live import LiveSource
 
         return LiveSource(str(source), **options)
     path = Path(source)
-    name = str(options.get("name") or source)  # what errors call the source
-    if not path.exists():
-        raise SourceError(name, "no such file")
-    if path.is_dir():
-        raise SourceError(name, "is a folder, not a file")
+    options["name"] = display_name(str(options.get("name") or source))  # what errors call it
+    check_regular_file(path, options["name"])
+    kind = source_kind(source)
     if kind == "dicom":
         from .dicom import DicomSource
 
@@ -104,4 +117,4 @@ def iter_frames(source: str | Path, **options: Any) -> Iterator[Frame]:
         yield from src
 
 
-__all__ = ["FrameSource", "iter_frames", "open_source", "source_kind"]
+__all__ = ["FrameSource", "is_live", "iter_frames", "open_source", "source_kind"]

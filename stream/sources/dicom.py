@@ -20,156 +20,47 @@ the DCT domain at the smallest 1/2, 1/4 or 1/8 scale that keeps the ultrasound r
 
 from __future__ import annotations
 
-import logging
-import math
-import re
 import struct
-import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from io import BytesIO
-from itertools import islice
 from pathlib import Path
 from typing import IO, TypeVar
 
 import numpy as np
 from PIL import Image
-from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.encaps import encapsulate, generate_frames, parse_basic_offsets, parse_fragments
-from pydicom.errors import InvalidDicomError
+from pydicom.encaps import encapsulate
 from pydicom.pixels import apply_color_lut, as_pixel_options, get_decoder
-from pydicom.uid import UID, JPEG2000TransferSyntaxes, JPEGBaseline8Bit
+from pydicom.uid import UID, JPEG2000TransferSyntaxes, JPEGBaseline8Bit, RLELossless
 
-from ..errors import SourceError
-from ..frame import Frame, Region, SourceInfo
-from .base import FrameSource
+from ..errors import SourceError, display_name, item_error, short_error
+from ..frame import MAX_FRAME_PIXELS, Frame, Region, SourceInfo
+from .base import FrameSource, check_regular_file
+from .dicom_frames import (
+    codestream_starts,
+    extended_offsets,
+    frame_layout,
+    has_end_marker,
+    read_fragments,
+    read_frame,
+    rle_problem,
+)
+from .dicom_header import frame_timing, pydicom_messages, read_header, vendor
 from .jpeg_fast import decode_luminance, draft_request, j2k_size, jpeg_size, ordered_map
 from .region import acquisition_kind, select_region
+from .sanity import echo_warnings
 from .sector import detect_fan
 
 R = TypeVar("R")
-DEFAULT_FPS = 30.0
-MAX_PIXELS = 1 << 26  # 67 M pixels per frame: beyond any ultrasound screen
-_DEFER = 1024  # bytes: larger values (pixel data, private blobs) stay on disk
 _PIXEL_DATA = 0x7FE00010
-_FRAME_TIME, _FRAME_TIME_VECTOR = 0x00181063, 0x00181065
 _ESTIMATE_FRAMES = 8
-
-# The only header fields read: acquisition facts, never patient/study identifiers.
-_TAGS = [
-    "SpecificCharacterSet", "SOPClassUID", "Modality", "ImageType", "Manufacturer",
-    "ManufacturerModelName", "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel",
-    "PhotometricInterpretation", "PlanarConfiguration", "BitsAllocated", "BitsStored", "HighBit",
-    "PixelRepresentation", "FrameIncrementPointer", "FrameTime", "FrameTimeVector", "CineRate",
-    "RecommendedDisplayFrameRate", "SequenceOfUltrasoundRegions", "ExtendedOffsetTable",
-    "ExtendedOffsetTableLengths", "RedPaletteColorLookupTableDescriptor",
-    "GreenPaletteColorLookupTableDescriptor", "BluePaletteColorLookupTableDescriptor",
-    "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
-    "BluePaletteColorLookupTableData", "SegmentedRedPaletteColorLookupTableData",
-    "SegmentedGreenPaletteColorLookupTableData", "SegmentedBluePaletteColorLookupTableData",
-    "PixelData",
-]  # fmt: skip
-# What decoders raise on bad data (Pillow: OSError/SyntaxError, pydicom: ValueError/RuntimeError)
-_DECODE_ERRORS = (
-    ValueError, RuntimeError, OSError, EOFError, SyntaxError, struct.error, IndexError,
-    NotImplementedError, TypeError,
-)  # fmt: skip
-
-
-def _short(err: BaseException) -> str:
-    """A one-line, bounded description of a decoder error (no header values in it)."""
-    text = re.sub(r"<[^<>]* at 0x[0-9a-f]+>", "the frame", " ".join(str(err).split()))
-    return f"{type(err).__name__}: {text[:160]}" if text else type(err).__name__
-
-
-class _QuietThreads(logging.Filter):
-    """Drops pydicom records below ERROR logged by threads inside :func:`_quiet_pydicom_log`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.local = threading.local()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR or not getattr(self.local, "depth", 0)
-
-
-_QUIET = _QuietThreads()
-
-
-@contextmanager
-def _quiet_pydicom_log() -> Iterator[None]:
-    """pydicom logs read problems itself; we report them once, as a SourceError.
-
-    Only the calling thread is quietened: a filter on pydicom's loggers (added once, never
-    removed) checks a thread-local flag, so no global logging state changes per call and
-    other threads' pydicom records pass as they would."""
-    for name in (
-        "pydicom",
-        *(n for n in list(logging.Logger.manager.loggerDict) if n.startswith("pydicom.")),
-    ):
-        logger = logging.getLogger(name)
-        if _QUIET not in logger.filters:
-            logger.addFilter(_QUIET)
-    _QUIET.local.depth = getattr(_QUIET.local, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _QUIET.local.depth -= 1
-
-
-def frame_timing(ds: Dataset, n: int) -> tuple[float, str, np.ndarray | None, list[str]]:
-    """``(fps, origin, timestamps or None, warnings)`` from the cine timing tags.
-
-    Frame Increment Pointer → Frame Time / Frame Time Vector, then Frame Time on its own,
-    Cine Rate, Recommended Display Frame Rate, else 30 fps with a warning. Timestamps (seconds,
-    cumulative) are returned only for a Frame Time Vector; otherwise they are ``index / fps``.
-    """
-    notes: list[str] = []
-    pointers = ds.get("FrameIncrementPointer")
-    if pointers is None:
-        pointers = []
-    elif not isinstance(pointers, list) and not hasattr(pointers, "__iter__"):
-        pointers = [pointers]
-    order: list[int] = [int(p) for p in pointers if int(p) in (_FRAME_TIME, _FRAME_TIME_VECTOR)]
-    order += [t for t in (_FRAME_TIME, _FRAME_TIME_VECTOR) if t not in order]
-    for tag in order:
-        if tag not in ds:
-            continue
-        if tag == _FRAME_TIME:
-            try:
-                ms = float(ds.FrameTime)
-            except (TypeError, ValueError):
-                ms = float("nan")
-            if math.isfinite(ms) and ms > 0:
-                return 1000.0 / ms, "FrameTime", None, notes
-            notes.append("FrameTime is not a positive number; ignored")
-        else:
-            try:
-                vector = np.asarray([float(v) for v in ds.FrameTimeVector], dtype=np.float64)
-            except (TypeError, ValueError):
-                vector = np.zeros(0)
-            if len(vector) == n and n > 1 and np.all(np.isfinite(vector)) and vector[1:].min() > 0:
-                times = np.cumsum(np.concatenate([[0.0], vector[1:]])) / 1000.0
-                return (n - 1) / float(times[-1]), "FrameTimeVector", times, notes
-            notes.append(f"FrameTimeVector has {len(vector)} usable values for {n} frames; ignored")
-    for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
-        try:
-            rate = float(ds.get(keyword) or 0)
-        except (TypeError, ValueError):
-            rate = 0.0
-        if math.isfinite(rate) and rate > 0:
-            return rate, keyword, None, notes
-    notes.append(f"no frame timing in the header; assuming {DEFAULT_FPS:g} fps")
-    return DEFAULT_FPS, "default", None, notes
-
-
-def _vendor(ds: Dataset) -> str | None:
-    parts = [str(ds.get(k) or "").strip() for k in ("Manufacturer", "ManufacturerModelName")]
-    return " ".join(p for p in parts if p) or None
+#: PhotometricInterpretation → SamplesPerPixel it needs
+_PHOTOMETRIC = {
+    "MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1, "RGB": 3, "YBR_FULL": 3,
+    "YBR_FULL_422": 3, "YBR_ICT": 3, "YBR_RCT": 3, "YBR_PARTIAL_420": 3,
+}  # fmt: skip
 
 
 class DicomSource(FrameSource):
@@ -195,51 +86,48 @@ class DicomSource(FrameSource):
         name: str | None = None,
     ) -> None:
         self.path = Path(path)
-        self.name = name or str(path)
+        self.name = display_name(name or str(path))
         self.luminance = luminance
         self.target_size = (int(target_size[0]), int(target_size[1])) if target_size else None
         self.workers = max(1, int(workers))
         self.window = max(self.workers, int(prefetch or 2 * self.workers))
-        ds = self._read_header()
-        self._ds = ds
-        self._check_pixels(ds)
-        self.info = self._build_info(ds)
-        self.fast_path = luminance and self._tsyntax == JPEGBaseline8Bit
+        self._size = check_regular_file(self.path, self.name)
+        self.fast_path = False
         self._request: tuple[int, int] | None = None
-        self._check_first_frame()
-        self._set_region(estimate_region)
+        try:
+            with pydicom_messages():  # the checks below say what matters, once
+                self._open(estimate_region)
+        except SourceError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a header value pydicom cannot convert, ...
+            raise item_error(self.name, err) from None
         if self.fast_path and self.target_size and self.info.region is not None:
             region = self.info.region
             self._request = draft_request(
                 (self._rows, self._cols), (region.height, region.width), self.target_size
             )
 
+    def _open(self, estimate_region: bool) -> None:
+        """Read and check the header, find the frames, decode frame 0, set the region."""
+        ds, self._inflated = read_header(self.path, self.name)
+        self._ds = ds
+        notes = self._check_pixels(ds)
+        self.info = self._build_info(ds)
+        self.info.warnings += notes
+        self.fast_path = self.luminance and self._tsyntax == JPEGBaseline8Bit
+        self._check_first_frame()
+        self._set_region(estimate_region)
+
     # --- header ------------------------------------------------------------------------
 
     def _fail(self, problem: str) -> SourceError:
         return SourceError(self.name, problem)
 
-    def _read_header(self) -> Dataset:
-        try:
-            with warnings.catch_warnings(record=True) as caught, _quiet_pydicom_log():
-                warnings.simplefilter("always")
-                ds = dcmread(self.path, defer_size=_DEFER, specific_tags=_TAGS)
-        except InvalidDicomError:
-            raise self._fail("not a DICOM file (no DICM preamble or file meta)") from None
-        except EOFError:
-            raise self._fail("file is truncated (ends inside the header or pixel data)") from None
-        except (OSError, ValueError, struct.error, KeyError, TypeError) as err:
-            raise self._fail(f"cannot read the DICOM header ({type(err).__name__})") from None
-        if any("End of file reached" in str(w.message) for w in caught):
-            raise self._fail("file is truncated (pixel data ends before its end marker)")
-        if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
-            raise self._fail("not a DICOM file (no transfer syntax in the file meta)")
-        return ds
-
-    def _check_pixels(self, ds: Dataset) -> None:
-        """Pixel data present, a decoder for it, and sizes that fit the data."""
+    def _check_pixels(self, ds: Dataset) -> list[str]:
+        """Pixel data present, a decoder for it, and sizes that fit the data; warnings."""
         if _PIXEL_DATA not in ds:
-            raise self._fail("DICOM file without pixel data (not an image)")
+            ends = "it ends after the image header: truncated?" if "Rows" in ds else "not an image"
+            raise self._fail(f"DICOM file without pixel data ({ends})")
         self._tsyntax = UID(ds.file_meta.TransferSyntaxUID)
         try:
             self._decoder = get_decoder(self._tsyntax)
@@ -252,20 +140,7 @@ class DicomSource(FrameSource):
                 f"no decoder installed for {self._tsyntax.name} "
                 "(install pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg)"
             )
-        try:
-            self._rows, self._cols = int(ds.Rows), int(ds.Columns)
-            self._spp = int(ds.get("SamplesPerPixel") or 1)
-            self._bits = int(ds.get("BitsAllocated") or 8)
-            frames_value = ds.get("NumberOfFrames")
-            self._n = 1 if frames_value in (None, "") else int(frames_value)
-        except (AttributeError, TypeError, ValueError):
-            problem = "image size tags (Rows, Columns, NumberOfFrames) missing or invalid"
-            raise self._fail(problem) from None
-        if self._n <= 0:
-            raise self._fail(f"NumberOfFrames is {self._n}: no frames")
-        if self._rows <= 0 or self._cols <= 0 or self._rows * self._cols > MAX_PIXELS:
-            raise self._fail(f"declared image size {self._rows}x{self._cols} is not plausible")
-        self._photometric = str(ds.get("PhotometricInterpretation") or "").strip().upper()
+        notes = self._check_image_tags(ds)
         # JPEG baseline YCbCr frames: Pillow decodes them straight to RGB (the JPEG's own
         # colour transform); pydicom would decode YCbCr and convert in float numpy, 2x slower.
         self._pillow_rgb = (
@@ -273,57 +148,114 @@ class DicomSource(FrameSource):
             and self._spp == 3
             and self._photometric in ("YBR_FULL_422", "YBR_FULL")
         )
-        self._opts = as_pixel_options(ds, number_of_frames=1)
-        self._opts["transfer_syntax_uid"] = self._tsyntax
-        self._opts["pixel_keyword"] = "PixelData"
-        self._opts["pixel_vr"] = "OB" if self._bits <= 8 else "OW"
         elem = ds.get_item(_PIXEL_DATA, keep_deferred=True)
-        self._inline: bytes | None = None
         self._offset = 0
         if isinstance(elem, RawDataElement) and elem.value is None:
             self._offset = int(elem.value_tell)
             length = int(elem.length)
-        else:
+        else:  # a small or inflated (Deflated) pixel data value, held in memory
             raw = elem.value if elem is not None else b""
-            self._inline = bytes(raw or b"")
-            length = len(self._inline)
+            self._inflated = bytes(raw or b"")
+            length = len(self._inflated)
         self._encapsulated = self._tsyntax.is_compressed
         if self._encapsulated:
-            self._check_fragments()
+            notes += self._check_fragments()
         else:
-            self._check_native_length(length)
+            notes += self._check_native_length(length)
+        if self._n <= 0:
+            raise self._fail(f"NumberOfFrames is {self._n}: no frames")
+        self._opts = as_pixel_options(ds, number_of_frames=1)
+        self._opts["transfer_syntax_uid"] = self._tsyntax
+        self._opts["pixel_keyword"] = "PixelData"
+        self._opts["pixel_vr"] = "OB" if self._bits <= 8 else "OW"
+        return notes
 
-    def _check_native_length(self, length: int) -> None:
+    def _check_image_tags(self, ds: Dataset) -> list[str]:
+        """Image size, frame count, samples, bit depth and colour tags: plausible and agreeing."""
+        try:
+            self._rows, self._cols = int(ds.Rows), int(ds.Columns)
+            self._spp = int(ds.get("SamplesPerPixel") or 1)
+            self._bits = int(ds.get("BitsAllocated") or 8)
+            frames_value = ds.get("NumberOfFrames")
+            self._n_declared = None if frames_value in (None, "") else int(frames_value)
+        except (AttributeError, TypeError, ValueError):
+            problem = "image size tags (Rows, Columns, NumberOfFrames) missing or invalid"
+            raise self._fail(problem) from None
+        self._n = 1 if self._n_declared is None else self._n_declared
+        if self._n <= 0:
+            raise self._fail(f"NumberOfFrames is {self._n}: no frames")
+        self._pixels = self._rows * self._cols
+        if self._rows <= 0 or self._cols <= 0 or self._pixels > MAX_FRAME_PIXELS:
+            raise self._fail(
+                f"declared image size {self._rows}x{self._cols} is not plausible "
+                f"(at most {MAX_FRAME_PIXELS / 1e6:.1f} M pixels per frame are read)"
+            )
+        if self._bits not in (8, 16):
+            raise self._fail(f"BitsAllocated {self._bits} is not supported (8 or 16 bits)")
+        self._photometric = str(ds.get("PhotometricInterpretation") or "").strip().upper()
+        need = _PHOTOMETRIC.get(self._photometric)
+        if need is None:
+            what = repr(self._photometric) if self._photometric else "missing"
+            raise self._fail(f"PhotometricInterpretation {what} is not supported")
+        if self._spp != need:
+            raise self._fail(
+                f"SamplesPerPixel is {self._spp} but PhotometricInterpretation "
+                f"{self._photometric} needs {need}"
+            )
+        if need == 3 and int(ds.get("PlanarConfiguration") or 0) not in (0, 1):
+            raise self._fail(f"PlanarConfiguration {ds.PlanarConfiguration} is not 0 or 1")
+        lut = ("RedPaletteColorLookupTableData", "SegmentedRedPaletteColorLookupTableData")
+        if self._photometric == "PALETTE COLOR" and not any(k in ds for k in lut):
+            raise self._fail("PALETTE COLOR image without its colour lookup table")
+        notes = []
+        if int(ds.get("PixelRepresentation") or 0) == 1:
+            notes.append("signed pixel data (PixelRepresentation 1): negative values shown black")
+        return notes
+
+    def _check_native_length(self, length: int) -> list[str]:
         samples = 2 if self._photometric == "YBR_FULL_422" else self._spp
         self._frame_len = self._rows * self._cols * samples * max(1, self._bits // 8)
-        need = self._frame_len * self._n
         available = length
-        if self._inline is None:
-            available = min(length, max(0, self.path.stat().st_size - self._offset))
+        if self._inflated is None:
+            available = min(length, max(0, self._size - self._offset))
+        notes = []
+        if self._n_declared is None and available >= 2 * self._frame_len:
+            self._n = available // self._frame_len
+            notes.append(f"NumberOfFrames is missing; {self._n} frames found in the pixel data")
+        need = self._frame_len * self._n
         if available < need:
             what = "truncated" if available < length else "smaller than its declared size"
             raise self._fail(
                 f"pixel data {what}: {available} bytes for {self._n} frame(s) of "
                 f"{self._rows}x{self._cols}x{samples} ({need} bytes needed)"
             )
+        if available < length:
+            notes.append(f"pixel data claims {length} bytes but the file holds {available}")
+        return notes
 
-    def _check_fragments(self) -> None:
-        self._eot = None
+    def _check_fragments(self) -> list[str]:
+        """Find every frame's fragments (validated offset tables, or the fragments)."""
+        eot = None
         if "ExtendedOffsetTable" in self._ds and "ExtendedOffsetTableLengths" in self._ds:
-            self._eot = (self._ds.ExtendedOffsetTable, self._ds.ExtendedOffsetTableLengths)
+            eot = extended_offsets(
+                self._ds.ExtendedOffsetTable, self._ds.ExtendedOffsetTableLengths
+            )
+        end = len(self._inflated) if self._inflated is not None else self._size
         try:
             with self._open_pixels() as fh:
-                offsets = parse_basic_offsets(fh)
-                n_fragments, _ = parse_fragments(fh)
-        except (ValueError, EOFError, struct.error) as err:
-            problem = f"encapsulated pixel data is truncated or corrupt ({_short(err)})"
-            raise self._fail(problem) from None
-        n_listed = len(offsets) if offsets else n_fragments
-        if self._eot is None and n_listed < self._n:
-            raise self._fail(
-                f"NumberOfFrames is {self._n} but the pixel data holds only {n_listed} "
-                f"{'offset table entries' if offsets else 'fragments'}"
-            )
+                table, self._fragments = read_fragments(fh, end)
+                starts = codestream_starts(fh, self._fragments, self._tsyntax)
+            layout = frame_layout(
+                table, self._fragments, self._n_declared, extended=eot,
+                starts_codestream=starts,
+            )  # fmt: skip
+        except EOFError as err:
+            raise self._fail(f"file is truncated (encapsulated pixel data: {err})") from None
+        except (ValueError, struct.error) as err:
+            raise self._fail(f"encapsulated pixel data is corrupt ({err})") from None
+        self._layout = layout.frames
+        self._n = len(layout.frames)
+        return layout.warnings
 
     def _build_info(self, ds: Dataset) -> SourceInfo:
         fps, fps_origin, self._times, warnings = frame_timing(ds, self._n)
@@ -343,7 +275,7 @@ class DicomSource(FrameSource):
             width=self._cols,
             height=self._rows,
             fps_origin=fps_origin,
-            vendor=_vendor(ds),
+            vendor=vendor(ds),
             transfer_syntax=self._tsyntax.name,
             photometric=self._photometric or None,
             region=region,
@@ -357,8 +289,8 @@ class DicomSource(FrameSource):
 
     def _open_pixels(self) -> IO[bytes]:
         """A binary file positioned at the first byte of the pixel data value."""
-        if self._inline is not None:
-            return BytesIO(self._inline)
+        if self._inflated is not None:
+            return BytesIO(self._inflated)
         fh = self.path.open("rb")
         fh.seek(self._offset)
         return fh
@@ -366,25 +298,14 @@ class DicomSource(FrameSource):
     def _encoded(self, fh: IO[bytes], stop: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(index, encoded bytes)`` of frames 0..stop-1, read from disk one at a time."""
         stop = self._n if stop is None else min(stop, self._n)
-        index = 0
-        try:
+        for index in range(stop):
             if self._encapsulated:
-                gen = generate_frames(fh, number_of_frames=self._n, extended_offsets=self._eot)
-                for index, data in enumerate(islice(gen, stop)):
-                    yield index, data
-                    index += 1
-            else:
-                for index in range(stop):
-                    data = fh.read(self._frame_len)
-                    if len(data) < self._frame_len:
-                        raise EOFError("pixel data ends early")
-                    yield index, data
-                    index += 1
-        except (ValueError, EOFError, struct.error) as err:
-            problem = f"frame {index}: pixel data truncated or corrupt ({_short(err)})"
-            raise self._fail(problem) from None
-        if index < stop:
-            raise self._fail(f"frame {index}: pixel data holds only {index} of {self._n} frames")
+                yield index, read_frame(fh, self._fragments, self._layout[index])
+                continue
+            data = fh.read(self._frame_len)
+            if len(data) < self._frame_len:
+                raise self._fail(f"frame {index}: pixel data truncated (ends early)")
+            yield index, data
 
     def _decode(self, item: tuple[int, bytes]) -> tuple[np.ndarray, float]:
         """Decode one frame: the fast luminance path where it applies, else a full decode."""
@@ -402,6 +323,7 @@ class DicomSource(FrameSource):
     ) -> tuple[np.ndarray, float]:
         """``(uint8 pixels, scale)`` of one ``(index, encoded bytes)`` frame."""
         index, data = item
+        self._check_encoded(index, data)
         try:
             if fast:
                 return decode_luminance(data, request)
@@ -410,13 +332,32 @@ class DicomSource(FrameSource):
                     rgb = np.asarray(im.convert("RGB"))
                 return self._finish(rgb, luminance), 1.0
             src = encapsulate([data]) if self._encapsulated else data
-            arr, _ = self._decoder.as_array(src, raw=False, **self._opts)
+            with pydicom_messages():  # its decoders log tracebacks; our error says it once
+                arr, _ = self._decoder.as_array(src, raw=False, **self._opts)
             return self._finish(arr, luminance), 1.0
-        except _DECODE_ERRORS as err:
-            raise self._fail(f"frame {index}: cannot decode ({_short(err)})") from None
+        except Exception as err:  # noqa: BLE001 - decoders on hostile bytes: many error types
+            raise self._fail(f"frame {index}: cannot decode ({short_error(err)})") from None
+
+    def _check_encoded(self, index: int, data: bytes) -> None:
+        """Refuse, before decoding, a frame its decoder would misread or crawl through: empty,
+        an RLE header pointing outside the frame, a codestream far too small for the image."""
+        if not data:
+            raise self._fail(f"frame {index}: no data (an empty fragment)")
+        if self._tsyntax == RLELossless:
+            problem = rle_problem(data, self._spp * (self._bits // 8))
+            if problem:
+                raise self._fail(f"frame {index}: cannot decode ({problem})")
+        elif self._encapsulated and not has_end_marker(data) and len(data) * 100 < self._pixels:
+            # < 0.08 bit/pixel and cut: JPEG-LS would decode it, slowly, into garbage
+            raise self._fail(
+                f"frame {index}: codestream truncated ({len(data)} bytes for "
+                f"{self._rows}x{self._cols} and no end marker)"
+            )
 
     def _finish(self, arr: np.ndarray, luminance: bool) -> np.ndarray:
         """uint8 RGB or gray from a decoded frame; gray (BT.601, once) when ``luminance``."""
+        if arr.shape[:2] != (self._rows, self._cols):
+            raise ValueError(f"decoded {arr.shape[0]}x{arr.shape[1]}, not the declared size")
         if self._photometric == "PALETTE COLOR":
             arr = apply_color_lut(arr, self._ds)
             if arr.dtype != np.uint8:
@@ -433,7 +374,7 @@ class DicomSource(FrameSource):
         return arr
 
     def _check_first_frame(self) -> None:
-        """Frame 0's own header agrees with Rows/Columns, and it decodes."""
+        """Frame 0's own header agrees with Rows/Columns, it decodes, and looks like echo."""
         with self._open_pixels() as fh:
             first = next(self._encoded(fh, stop=1))
         data = first[1]
@@ -445,7 +386,10 @@ class DicomSource(FrameSource):
                 raise self._fail(
                     f"declared size {self._rows}x{self._cols} but frame 0 is {size[0]}x{size[1]}"
                 )
-        self._decode(first)
+        pixels, _ = self._decode(first)
+        if self._encapsulated and self._tsyntax != RLELossless and not has_end_marker(data):
+            self.info.warnings.append("frame 0's codestream has no end marker (truncated?)")
+        self.info.warnings += echo_warnings(pixels, (self._rows, self._cols))
 
     def _set_region(self, estimate: bool) -> None:
         """Crop to the scan sector: detected in a few frames, inside the header's ultrasound

@@ -62,7 +62,7 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
 def j2k_size(data: bytes) -> tuple[int, int] | None:
     """``(rows, cols)`` from the SIZ segment of a JPEG 2000 codestream; None if absent."""
     start = data.find(b"\xff\x4f\xff\x51", 0, 64)
-    if start < 0 or len(data) < start + 22:
+    if start < 0 or len(data) < start + 24:
         return None
     xsiz, ysiz, xo, yo = struct.unpack(">IIII", data[start + 8 : start + 24])
     return int(ysiz - yo), int(xsiz - xo)

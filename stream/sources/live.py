@@ -36,9 +36,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from ..errors import SourceError
+from ..errors import SourceError, display_name
 from ..frame import Frame, SourceInfo
 from .base import FrameSource
+from .udp_probe import udp_heard
 from .video import (
     DEFAULT_FPS,
     PixelConverter,
@@ -186,10 +187,11 @@ class LiveSource(FrameSource):
     :class:`~echostream.stream.sources.video.VideoSource`; ``name`` defaults to the URL with
     any password removed); ``reconnect`` (a
     :class:`ReconnectPolicy`; stdin is never reopened); ``open_timeout`` / ``read_timeout``
-    (seconds any open / read may block); ``format`` (FFmpeg demuxer, e.g. ``"mpegts"``,
-    ``"v4l2"`` — guessed when None; ``/dev/video*`` defaults to ``"v4l2"``); ``options``
-    (FFmpeg options for the demuxer/protocol, e.g. ``{"rtsp_transport": "tcp"}`` or
-    ``{"video_size": "640x480"}``).
+    (seconds any open / read may block); ``connect_timeout`` (seconds the first connection
+    may take, retries included, before giving up; None: the policy alone); ``format``
+    (FFmpeg demuxer, e.g. ``"mpegts"``, ``"v4l2"`` — guessed when None; ``/dev/video*``
+    defaults to ``"v4l2"``); ``options`` (FFmpeg options for the demuxer/protocol, e.g.
+    ``{"rtsp_transport": "tcp"}`` or ``{"video_size": "640x480"}``).
 
     The constructor connects (with retries) and waits for the first frame, so ``info`` holds
     the real size and frame rate; it raises :class:`SourceError` naming the URL (password
@@ -208,6 +210,7 @@ class LiveSource(FrameSource):
         reconnect: ReconnectPolicy | None = None,
         open_timeout: float = 5.0,
         read_timeout: float = 5.0,
+        connect_timeout: float | None = 10.0,
         format: str | None = None,
         options: dict[str, str] | None = None,
         **common: Any,
@@ -216,11 +219,12 @@ class LiveSource(FrameSource):
         name = common.pop("name", None)
         check_options(type(self).__name__, common)
         self.url = str(url)
-        self.name = redact(str(name or self.url))  # a URL may carry a password
+        self.name = display_name(redact(str(name or self.url)))  # a URL may carry a password
         self.is_pipe = self.url == "-"
         self.policy = reconnect if reconnect is not None else ReconnectPolicy()
         self.open_timeout = float(open_timeout)
         self.read_timeout = float(read_timeout)
+        self.connect_timeout = None if connect_timeout is None else float(connect_timeout)
         self.workers = workers
         self.format = format or ("v4l2" if self.url.startswith("/dev/video") else None)
         self.av_options = {str(k): str(v) for k, v in (options or {}).items()}
@@ -257,8 +261,10 @@ class LiveSource(FrameSource):
     ) -> None:
         """Fill ``info`` from the open stream and its first frame(s)."""
         stream = cast(Any, self._container).streams.video[0]
-        fps = stream_fps(stream)
-        warnings = [] if fps else [f"frame rate unknown; assuming {DEFAULT_FPS:g} fps"]
+        warnings: list[str] = []
+        fps = stream_fps(stream, warnings)
+        if not fps:
+            warnings.append(f"frame rate unknown; assuming {DEFAULT_FPS:g} fps")
         self._period = 1.0 / (fps[0] if fps else DEFAULT_FPS)
         self._count_drops = fps is not None
         self._convert = PixelConverter(first.width, first.height, luminance, target_size)
@@ -304,7 +310,10 @@ class LiveSource(FrameSource):
             )
         except (av.error.FFmpegError, OSError, ValueError) as err:
             fatal = _is_fatal(err, first=self._last_ts is None)
-            raise _Lost(av_problem(err), fatal=fatal) from None
+            problem = av_problem(err)
+            if isinstance(err, av.error.ExitError | av.error.InvalidDataError):
+                problem = self._why_no_stream(problem)
+            raise _Lost(problem, fatal=fatal) from None
         if isinstance(target, _PipeReader):
             target.timeout = self.read_timeout
         if not container.streams.video:
@@ -322,14 +331,31 @@ class LiveSource(FrameSource):
             self._release()
             raise
 
+    def _why_no_stream(self, problem: str) -> str:
+        """FFmpeg says "timed out" both when nothing arrives and when what arrives is no video
+        stream; on a UDP URL, listening for a moment tells which."""
+        heard = None if self.is_pipe else udp_heard(self.url, min(1.0, self.open_timeout))
+        if heard is None:
+            return problem
+        if not heard:
+            return f"no data arrived (waited {self.open_timeout:g} s)"
+        if problem == "timed out waiting for data":
+            problem = f"none found in it within {self.open_timeout:g} s"
+        return f"data arrives but cannot be decoded as a video stream ({problem})"
+
     def _connect(self, retrying: bool) -> Any:
         """Connect (retrying per the policy) and return the first frame, or None when giving
         up (``stats.ended`` says why) or closed."""
         retries = 0 if self.is_pipe else self.policy.max_retries
         tries = retries if retrying else 1 + retries
         reason = (self.stats.last_error or "stream lost") if retrying else "closed"
+        budget = None if retrying or self.connect_timeout is None else self.connect_timeout
+        deadline = None if budget is None else time.monotonic() + budget
         for attempt in range(tries):
             wait = self.policy.delay(attempt - (0 if retrying else 1))
+            if deadline is not None and attempt and time.monotonic() + wait >= deadline:
+                tries = attempt  # the connect budget is spent: give up with what we know
+                break
             if (attempt or retrying) and self._closed.wait(wait):
                 break
             if self._closed.is_set():

@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SourceError
-from ..frame import Frame, Region, SourceInfo
-from .base import FrameSource
+from ..errors import SourceError, display_name
+from ..frame import DEFAULT_FPS, MAX_FRAME_PIXELS, Frame, Region, SourceInfo, implausible_fps
+from .base import FrameSource, check_regular_file
+from .sanity import echo_warnings
 from .sector import Fan
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ COMMON_OPTIONS = frozenset(
     {"luminance", "target_size", "workers", "prefetch", "estimate_region", "name"}
 )
 
-DEFAULT_FPS = 30.0
 REGION_FRAMES = 8  # frames of a file handed to the sector detector (their maximum is used)
 _REDUCTIONS = (1 / 8, 1 / 4, 1 / 2)
 
@@ -162,25 +162,17 @@ def estimate_from(
         info.region = found
 
 
-def stream_fps(stream: Any) -> tuple[float, str] | None:
-    """``(fps, origin)`` from a PyAV stream's average or guessed rate, or None if unknown."""
+def stream_fps(stream: Any, warnings: list[str] | None = None) -> tuple[float, str] | None:
+    """``(fps, origin)`` from a PyAV stream's average or guessed rate, or None if unknown (or
+    not plausible: then ``warnings`` says so)."""
     for rate, origin in ((stream.average_rate, "container"), (stream.guessed_rate, "guessed")):
         if rate and Fraction(rate) > 0:
-            return float(rate), origin
+            problem = implausible_fps(float(rate), f"the {origin} frame rate")
+            if problem is None:
+                return float(rate), origin
+            if warnings is not None and problem not in warnings:
+                warnings.append(problem)
     return None
-
-
-def _check_file(path: Path, name: str) -> None:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise SourceError(name, "no such file") from None
-    except OSError as err:
-        raise SourceError(name, f"cannot read file ({av_problem(err)})") from None
-    if path.is_dir():
-        raise SourceError(name, "is a folder, not a file")
-    if size == 0:
-        raise SourceError(name, "empty file (0 bytes)")
 
 
 class VideoSource(FrameSource):
@@ -211,11 +203,12 @@ class VideoSource(FrameSource):
         options.pop("prefetch", None)
         check_options(type(self).__name__, options)
         self.path = Path(path)
-        self.name = name or str(path)
+        self.name = display_name(name or str(path))
         self.workers = workers
         self._container: Any = None
         self._pending: Iterator[tuple[Any, np.ndarray]] | None = None
-        _check_file(self.path, self.name)
+        self._stopped: str | None = None  # why decoding ended early, if it did
+        check_regular_file(self.path, self.name)
 
         estimator = resolve_estimator(estimate_region)
         container, stream = self._open()
@@ -231,8 +224,10 @@ class VideoSource(FrameSource):
         self._container = container
         width, height = first.width, first.height
         self._convert = PixelConverter(width, height, luminance, target_size)
-        fps = stream_fps(stream)
-        warnings = [] if fps else [f"frame rate unknown; assuming {DEFAULT_FPS:g} fps"]
+        warnings: list[str] = []
+        fps = stream_fps(stream, warnings)
+        if not fps:
+            warnings.append(f"frame rate unknown; assuming {DEFAULT_FPS:g} fps")
         self.info = SourceInfo(
             name=self.name,
             kind="video",
@@ -245,6 +240,7 @@ class VideoSource(FrameSource):
             warnings=warnings,
         )
         converted = [(f, self._convert(f)) for f in head]
+        self.info.warnings += echo_warnings(converted[0][1], (height, width))
         estimate_from(
             estimator,
             [pixels for _, pixels in converted],
@@ -281,9 +277,10 @@ class VideoSource(FrameSource):
                 count += 1
                 yield frame
         except (av.error.FFmpegError, OSError) as err:
-            raise SourceError(
-                self.name, f"decoding failed after {count} frames ({av_problem(err)})"
-            ) from None
+            if count == 0:
+                problem = f"no frame could be decoded ({av_problem(err)})"
+                raise SourceError(self.name, problem) from None
+            self._stopped = av_problem(err)  # frames so far are good: stop, with a warning
 
     def frames(self) -> Iterator[Frame]:
         """Frames from the start of the file (a second call re-opens the file)."""
@@ -291,6 +288,7 @@ class VideoSource(FrameSource):
             pending, self._pending = self._pending, None
         else:
             self.close()
+            self._stopped = None
             container, stream = self._open()
             self._container = container
             pending = _chain([], self._decode(container, stream), self._convert)
@@ -311,8 +309,10 @@ class VideoSource(FrameSource):
             )
         n = index + 1
         declared = self.info.n_frames
-        if declared is not None and n < declared:
-            note = f"only {n} of {declared} declared frames decodable (truncated file?)"
+        if self._stopped or (declared is not None and n < declared):
+            of = f" of {declared} declared" if declared else ""
+            why = f"decoding stopped: {self._stopped}; " if self._stopped else ""
+            note = f"only {n}{of} frames decodable ({why}truncated or corrupt file?)"
             if note not in self.info.warnings:
                 self.info.warnings.append(note)
                 log.debug("%s: %s", self.name, note)  # in info.warnings; no path in logs
@@ -360,10 +360,11 @@ class ImageSource(FrameSource):
         options.pop("workers", None)  # one frame: nothing to parallelise
         check_options(type(self).__name__, options)
         self.path = Path(path)
-        self.name = name or str(path)
-        _check_file(self.path, self.name)
+        self.name = display_name(name or str(path))
+        check_regular_file(self.path, self.name)
         pixels, width, height, scale, fmt, pages = self._read(luminance, target_size)
         warnings = [f"only the first of {pages} pages is read"] if pages > 1 else []
+        warnings += echo_warnings(pixels, (height, width))
         self.info = SourceInfo(
             name=self.name,
             kind="image",
@@ -389,6 +390,10 @@ class ImageSource(FrameSource):
         try:
             with Image.open(self.path) as img:
                 width, height = img.size
+                if width <= 0 or height <= 0:
+                    raise SourceError(self.name, "image has no pixels")
+                if width * height > MAX_FRAME_PIXELS:
+                    raise SourceError(self.name, _too_large(f"{width}x{height}"))
                 fmt = img.format
                 pages = int(getattr(img, "n_frames", 1))
                 if target_size is not None and img.format == "JPEG":
@@ -396,16 +401,24 @@ class ImageSource(FrameSource):
                     img.draft("L" if luminance else "RGB", (tw, th))
                 img.load()
                 pixels = _image_array(img, luminance)
+        except Image.DecompressionBombError:
+            raise SourceError(self.name, _too_large("more pixels than Pillow allows")) from None
         except UnidentifiedImageError:
             raise SourceError(self.name, "not an image file Pillow can read") from None
-        except (OSError, ValueError, SyntaxError) as err:
-            raise SourceError(self.name, f"image cannot be decoded ({err})") from None
-        if width <= 0 or height <= 0:
-            raise SourceError(self.name, "image has no pixels")
+        except (OSError, ValueError, SyntaxError, EOFError) as err:
+            problem = " ".join(str(err).split())[:160] or type(err).__name__
+            raise SourceError(self.name, f"image cannot be decoded ({problem})") from None
         return pixels, width, height, pixels.shape[1] / width, fmt, pages
 
     def frames(self) -> Iterator[Frame]:
         yield Frame(pixels=self._pixels, index=0, timestamp=0.0, info=self.info, scale=self._scale)
+
+
+def _too_large(size: str) -> str:
+    return (
+        f"image declares {size}: too large to read "
+        f"(at most {MAX_FRAME_PIXELS / 1e6:.1f} M pixels per frame)"
+    )
 
 
 def _image_array(img: Any, luminance: bool) -> np.ndarray:

@@ -190,6 +190,42 @@ def test_unreachable_udp_fails_fast() -> None:
     assert "\n" not in text
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("rate_hz", [500, 20])
+def test_garbage_udp_says_it_cannot_be_decoded(rate_hz: int) -> None:
+    """Random datagrams: FFmpeg's "invalid data" (fast) or "timed out" (slow garbage) both
+    become "data arrives but cannot be decoded", not "timed out waiting for data"."""
+    port, stop = free_udp_port(), threading.Event()
+
+    def send() -> None:
+        rng = np.random.default_rng(0)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            while not stop.is_set():
+                sock.sendto(rng.bytes(1316), ("127.0.0.1", port))
+                time.sleep(1 / rate_hz)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        with pytest.raises(SourceError) as err:
+            LiveSource(loopback_url(port), open_timeout=1, read_timeout=1, connect_timeout=2,
+                       reconnect=ReconnectPolicy(max_retries=1, initial_backoff=0.1))  # fmt: skip
+    finally:
+        stop.set()
+        sender.join()
+    assert "data arrives but cannot be decoded as a video stream" in str(err.value)
+
+
+@pytest.mark.timeout(60)
+def test_udp_without_sender_gives_up_within_the_connect_timeout() -> None:
+    """The default policy (6 tries, back-off) would take ~47 s; connect_timeout bounds it."""
+    port = free_udp_port()
+    t0 = time.monotonic()
+    with pytest.raises(SourceError, match=r"no data arrived \(waited 1 s\)"):
+        LiveSource(loopback_url(port), open_timeout=1, read_timeout=1, connect_timeout=3)
+    assert time.monotonic() - t0 < 20  # ~5 s: the budget plus one try (vs ~47 s before)
+
+
 def test_missing_device_fails_at_once() -> None:
     """No retries for what retrying cannot fix (default policy would wait ~15 s)."""
     name = "/dev/video-echostream-test-missing"

@@ -128,6 +128,22 @@ def test_live_paced_file_with_overlay_sink(engine, small_cine) -> None:
     assert report.summary()["time_to_first_label_s"] is not None
 
 
+def test_paced_file_never_stalls_on_a_timestamp_jump(engine) -> None:
+    """A file whose timestamps jump by 1000 s (a corrupt PTS or timing tag) plays on after at
+    most 1 / MIN_FPS (2 s) instead of waiting 1000 s."""
+
+    class Jumping(ListSource):
+        def frames(self):
+            for frame in super().frames():
+                frame.timestamp += 1000.0 if frame.index >= 3 else 0.0
+                yield frame
+
+    t0 = time.perf_counter()
+    report = run_live(engine, Jumping(8, fps=50.0), TemporalChain(), pace=True)
+    assert report.summary()["frames_labelled"] == 8
+    assert time.perf_counter() - t0 < 60  # ~2.2 s; 1000 s without the cap
+
+
 def test_video_sink_writes_a_readable_file(tmp_path) -> None:
     path = tmp_path / "out.mp4"
     with VideoSink(path, fps=25) as sink:

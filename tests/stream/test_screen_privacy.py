@@ -158,27 +158,30 @@ def _write_mp4(path: Path, frames: list[np.ndarray]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["dicom-without-regions", "mp4"])
-def test_region_is_estimated_when_the_source_has_none(tmp_path, engine, kind) -> None:
-    """A DICOM file without regions (the reader estimates one) and a video (the mask
-    estimates one from the frames it sees; until then the whole picture is blanked)."""
-    if kind == "mp4":
+@pytest.mark.parametrize("kind", ["dicom-without-regions", "mp4", "mp4-mask-estimates"])
+def test_region_is_detected_when_the_source_has_none(tmp_path, engine, kind) -> None:
+    """A DICOM file without regions and a video: the reader detects the scan sector. With the
+    reader's detector off, the mask finds it from the frames it sees (until then the whole
+    picture is blanked)."""
+    if kind.startswith("mp4"):
         path = _write_mp4(tmp_path / "screen.mp4", screen_frames("DOE JOHN", n=24))
     else:
         path = banner_cine(tmp_path / "screen.dcm", "DOE JOHN", regions=False)
     rec = Recorder()
     mask = ScreenMask()
-    with open_source(path) as src:
+    with open_source(path, estimate_region=kind != "mp4-mask-estimates") as src:
         report = run_live(engine, src, TemporalChain(), sinks=[rec], screen=mask)
     assert report.error is None and rec.frames
-    assert report.screen == {"screen": "region", "region": "estimated",
+    assert report.screen == {"screen": "region", "region": "detected",
                              "blanked_frames": mask.blanked_frames}  # fmt: skip
     for rgb in rec.frames:
         assert crop(rgb, NAME_BOX).max() <= 12 and outside(rgb, margin=24).max() <= 12
     assert crop(rec.frames[-1], REGION).mean() > 60
-    if kind == "mp4":
+    if kind == "mp4-mask-estimates":
         assert mask.blanked_frames == 7  # frames 1-7 wait for the estimate at frame 8
         assert crop(rec.frames[0], REGION).max() == 0
+    else:
+        assert mask.blanked_frames == 0
 
 
 def info(region: Region | None) -> SourceInfo:
