@@ -178,7 +178,7 @@ class BeamImager:
         the beam (PLAX septum, the posterior pericardium against lung, valve annuli) shine,
         walls running along it (the A4C septum and lateral wall) stay grey. Scaled so a
         blood/myocardium interface echoes about as much as myocardium, times
-        ``acq.specular_gain``.
+        ``acq.specular_gain`` (the smoothing leaves a sharp jump a few dB below that).
         """
         from scipy.ndimage import gaussian_filter
 
