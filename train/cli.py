@@ -54,6 +54,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         sweep: bool = typer.Option(
             False, "--sweep", help="Probe sweeps to a neighbouring view and back."
         ),
+        ablate: str = typer.Option(
+            "",
+            "--ablate",
+            help="Comma-separated realism features to switch off, to measure what they do: "
+            "specular, lung, fat, texture, blotch, display, aim, framing.",
+        ),
         gallery: Path | None = typer.Option(
             None, "--gallery", help="Write a view × vendor picture (PNG) instead."
         ),
@@ -108,6 +114,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 size=parse_size(size) if size else None,
                 scale=scale,
                 sweep=sweep,
+                ablate=_split(ablate) if ablate else (),
             )
         except ValueError as e:
             raise typer.BadParameter(str(e)) from None

@@ -55,9 +55,16 @@ def _smooth_noise(rng: np.random.Generator, n: int, width: float) -> Arr:
 
 
 def body_maps(
-    acq: Acquisition, view: str, rng: np.random.Generator, quality: float = 0.5
+    acq: Acquisition,
+    view: str,
+    rng: np.random.Generator,
+    quality: float = 0.5,
+    *,
+    lung: bool = True,
+    blotch: bool = True,
 ) -> BodyMaps:
-    """Probe-fixed maps for one cine; ``quality`` 0 (poor window) … 1 (excellent)."""
+    """Probe-fixed maps for one cine; ``quality`` 0 (poor window) … 1 (excellent);
+    ``lung``/``blotch`` False drop those features (their random draws are still made)."""
     r = acq.radii[:, None]
     th = acq.angles[None, :]
     ns, nb = acq.n_samples, acq.n_beams
@@ -71,10 +78,10 @@ def body_maps(
     background = rng.uniform(0.005, 0.12)
     echo = np.where(r < r_cw, layers * rng.uniform(0.6, 1.4), background)
     echo = echo * (1 + 0.5 * _smooth_noise(rng, nb, 8)[None, :].clip(-1, 1))
-    lung = _lung_mask(acq, view, rng, r_cw)
+    lung_mask = _lung_mask(acq, view, rng, r_cw) & lung
     a_lines = 1 + 2.0 * np.exp(-0.5 * ((r % (r_cw + 0.4)) / 0.15) ** 2)  # pleural reverberation
-    echo = np.where(lung, rng.uniform(0.0003, 0.004) * a_lines, echo)
-    imp = np.where(lung, 0.3, np.where(r < r_cw, 0.95 + 0.1 * (layers > 0.5), 1.0))
+    echo = np.where(lung_mask, rng.uniform(0.0003, 0.004) * a_lines, echo)
+    imp = np.where(lung_mask, 0.3, np.where(r < r_cw, 0.95 + 0.1 * (layers > 0.5), 1.0))
     if view == "SUB4C":  # liver between the abdominal wall and the heart
         c_lat, c_dep = rng.uniform(-2.0, 2.0), rng.uniform(3.0, 5.0)
         liver = ((lat - c_lat) / 8.0) ** 2 + ((dep - c_dep) / rng.uniform(3.5, 5.0)) ** 2 < 1
@@ -96,8 +103,8 @@ def body_maps(
     # gain: rib shadow, lateral dropout, beam-to-beam variation, and blotches of poor
     # penetration (smooth in depth and angle) that dim parts of walls
     gain_db = 2.0 * _smooth_noise(rng, nb, 6)[None, :] * np.ones((ns, 1), np.float32)
-    blotch = _smooth_noise(rng, ns, ns / 12)[:, None] * _smooth_noise(rng, nb, nb / 10)[None, :]
-    gain_db = gain_db + rng.uniform(2.0, 7.0) * (1.3 - quality) * np.clip(blotch, -2, 2)
+    blotches = _smooth_noise(rng, ns, ns / 12)[:, None] * _smooth_noise(rng, nb, nb / 10)[None, :]
+    gain_db = gain_db + rng.uniform(2.0, 7.0) * (1.3 - quality) * np.clip(blotches, -2, 2) * blotch
     if rng.random() < 0.45 * (1.3 - quality):
         b0 = rng.uniform(0, nb)
         half_w = rng.uniform(0.04, 0.1) * nb

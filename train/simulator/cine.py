@@ -28,6 +28,19 @@ from .vendors import VENDORS, Screen, ScreenText
 
 Arr = np.ndarray
 ALL_VIEWS = (*VIEWS, OTHER)
+# What makes the simulator look like real echo; each can be switched off to measure what it
+# does (``CineSpec.ablate``, ``echostream simulate --ablate``): the random draws stay the same,
+# only the feature's effect is dropped, so ablated and full datasets pair cine for cine.
+REALISM_FEATURES = (
+    "specular",  # mirror-like echoes at impedance jumps facing the beam (physics.specular)
+    "lung",  # air-filled lung beside/behind the heart: black, bright-edged (body._lung_mask)
+    "fat",  # epicardial fat / mediastinal tissue around the heart (heart.Heart)
+    "texture",  # blotchy, tissue-attached brightness of the walls (Heart.texture)
+    "blotch",  # patches of poor penetration over the sector (body.body_maps)
+    "display",  # darker grey map: myocardium mid-grey, specular echoes white (top_db)
+    "aim",  # A4C/A5C aimed along the septum so the RV is in the sector (poses.view_pose)
+    "framing",  # depth by acoustic window (LV-focused apical views), 68-92° sectors
+)
 # Sweeps stay inside one acoustic window; SUB4C has no neighbour there and does not sweep.
 SWEEP_PARTNER = {
     "A4C": "A5C",
@@ -85,12 +98,18 @@ class CineSpec:
     n_beams: int = 128
     quality: float | None = None  # acoustic window 0 (poor) … 1 (excellent); None: the patient's
     wobble: float = 0.0  # sweeps: hand-held drift towards the partner view while holding (0–0.45)
+    ablate: tuple[str, ...] = ()  # realism features switched off (REALISM_FEATURES), for studies
 
     def __post_init__(self) -> None:
         if self.quality is not None and not 0.0 <= self.quality <= 1.0:
             raise ValueError(f"quality must be in [0, 1], not {self.quality}")
         if not 0.0 <= self.wobble <= 0.45:
             raise ValueError(f"wobble must be in [0, 0.45] (truth flips at 0.5), not {self.wobble}")
+        bad = [f for f in self.ablate if f not in REALISM_FEATURES]
+        if bad:
+            raise ValueError(
+                f"unknown realism feature(s) {', '.join(bad)}; known: {', '.join(REALISM_FEATURES)}"
+            )
         if self.view not in ALL_VIEWS:
             raise ValueError(f"unknown view {self.view!r}; expected one of {', '.join(ALL_VIEWS)}")
         if self.vendor not in VENDORS:
@@ -204,7 +223,8 @@ def render_cine(spec: CineSpec) -> Cine:
     patient = make_patient(spec.seed, spec.patient)
     rng = _cine_rng(spec)
     style = VENDORS[spec.vendor]
-    heart = Heart(patient.heart)
+    off = set(spec.ablate)
+    heart = Heart(patient.heart, fat="fat" not in off, texture="texture" not in off)
     hr = float(np.clip(patient.hr + rng.normal(0, 4), 45, 115))
     fps = float(rng.integers(30, 81))  # scanners report whole frame rates
     n = spec.n_frames or int(np.clip(round(fps * 60 / hr), 30, 60))
@@ -214,11 +234,14 @@ def render_cine(spec: CineSpec) -> Cine:
         n_samples=spec.n_samples,
         n_beams=spec.n_beams,
     )
+    acq = _ablate_acquisition(acq, off)
     imager = BeamImager(acq, rng)
     quality = float(np.clip(patient.quality + rng.normal(0, 0.1), 0, 1))  # drawn either way
     if spec.quality is not None:  # same random stream, only the window quality overridden
         quality = float(spec.quality)
-    body = body_maps(acq, spec.view, rng, quality)
+    body = body_maps(
+        acq, spec.view, rng, quality, lung="lung" not in off, blotch="blotch" not in off
+    )
     text = ScreenText(
         institution=str(rng.choice(["ECHOSTREAM GENERAL", "SIM HEART CENTRE", "TEST CLINIC"])),
         patient=patient.name.replace("^", ", "),
@@ -233,9 +256,9 @@ def render_cine(spec: CineSpec) -> Cine:
     )
     screen = Screen(style, acq, text, size=spec.size, hr=hr)
 
-    pose, info = view_pose(spec.view, heart, rng)
+    pose, info = view_pose(spec.view, heart, rng, aim="aim" not in off)
     partner = SWEEP_PARTNER.get(spec.view) if spec.sweep else None
-    pose_b = view_pose(partner, heart, rng)[0] if partner else None
+    pose_b = view_pose(partner, heart, rng, aim="aim" not in off)[0] if partner else None
     t0 = rng.uniform(0, 60.0 / hr)
     resp_dir = rng.normal(size=3)
     resp_dir /= np.linalg.norm(resp_dir)
@@ -282,7 +305,8 @@ def render_cine(spec: CineSpec) -> Cine:
         )
         echo, tissue, inside, imp = heart.paint(x0, y0, z0, st, points_cache[2])
         imp = np.where(inside, imp, body.imp[::2])  # the anatomy is on every other sample
-        echo = echo + imager.specular(imp, samples_per_cm / 2)
+        if "specular" not in off:
+            echo = echo + imager.specular(imp, samples_per_cm / 2)
         u, v, nrm = cur.u, cur.v, cur.n
         a = x0 * u[0] + y0 * u[1] + z0 * u[2]
         b = x0 * v[0] + y0 * v[1] + z0 * v[2]
@@ -316,6 +340,24 @@ def render_cine(spec: CineSpec) -> Cine:
         info,
         moving,
     )
+
+
+def _ablate_acquisition(acq: Acquisition, off: set[str]) -> Acquisition:
+    """The settings without the ablated features: the first simulator's display (white at
+    22 dB) and framing (13-19 cm, 75-90°, mapped from the same random draws)."""
+    from dataclasses import replace
+
+    if "display" in off:
+        acq = replace(acq, top_db=22.0)
+    if "framing" in off:
+        lo, hi = DEPTH_RANGE_DEFAULT
+        u = (acq.depth_cm - lo) / (hi - lo) if acq.depth_cm <= hi else 1.0
+        acq = replace(
+            acq,
+            depth_cm=13.0 + 6.0 * float(np.clip(u, 0, 1)),
+            sector_deg=75.0 + 15.0 * (acq.sector_deg - 68.0) / 24.0,
+        )
+    return acq
 
 
 def _upsample(q: Arr, n: int) -> Arr:

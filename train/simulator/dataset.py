@@ -23,7 +23,7 @@ import numpy as np
 
 from echostream.stream.views import NEIGHBOURS, VIEWS
 
-from .cine import ALL_VIEWS, Cine, CineSpec, render_cine
+from .cine import ALL_VIEWS, REALISM_FEATURES, Cine, CineSpec, render_cine
 from .poses import OTHER
 from .vendors import VENDORS
 
@@ -65,6 +65,7 @@ class DatasetConfig:
     size: tuple[int, int] | None = None  # None: each vendor's own screen size
     scale: float | None = None  # alternative to size: fraction of the vendor's screen
     sweep: bool = False
+    ablate: tuple[str, ...] = ()  # realism features switched off (cine.REALISM_FEATURES)
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -98,6 +99,11 @@ def check_config(cfg: DatasetConfig) -> None:
         raise ValueError(f"--frames-per-cine must be in 1..2000, not {cfg.n_frames}")
     if cfg.size is not None and (cfg.size[0] < 64 or cfg.size[1] < 48):
         raise ValueError(f"--size {cfg.size[0]}x{cfg.size[1]} is too small (min 64x48)")
+    bad = [f for f in cfg.ablate if f not in REALISM_FEATURES]
+    if bad:
+        raise ValueError(
+            f"--ablate: unknown feature(s) {', '.join(bad)}; known: {', '.join(REALISM_FEATURES)}"
+        )
     if cfg.scale is not None and not 0.1 <= cfg.scale <= 1.0:
         raise ValueError(f"--scale must be in [0.1, 1], not {cfg.scale}")
 
@@ -153,7 +159,14 @@ def plan(cfg: DatasetConfig) -> list[Job]:
             jobs.append(
                 Job(
                     spec=CineSpec(
-                        cfg.seed, p, view, vendor, size=size, n_frames=cfg.n_frames, sweep=cfg.sweep
+                        cfg.seed,
+                        p,
+                        view,
+                        vendor,
+                        size=size,
+                        n_frames=cfg.n_frames,
+                        sweep=cfg.sweep,
+                        ablate=tuple(cfg.ablate),
                     ),
                     rel_path=f"{pid}/{sid}/{series}.{ext}",
                     patient_id=pid,

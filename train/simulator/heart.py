@@ -77,8 +77,9 @@ class HeartParams:
 class Heart:
     """The heart of one patient; ``landmarks`` hold the points views aim at."""
 
-    def __init__(self, p: HeartParams) -> None:
+    def __init__(self, p: HeartParams, *, fat: bool = True, texture: bool = True) -> None:
         self.p = p
+        self._textured = texture
         a, c, w = p.lv_radius, p.lv_length, p.wall
         s = a / 2.4  # lateral scale of everything around the LV
         z_apex = 0.8 * w
@@ -121,11 +122,14 @@ class Heart:
         pap2 = Ellipsoid((1.05 * s, -1.6 * s, zc - 1.4), (0.5, 0.5, 1.3))
 
         f = p.fat
-        self.structures: list[tuple[str, Solid]] = [
+        fat_shells: list[tuple[str, Solid]] = [
             ("fat", lv_out.grown(0.2 + f, zmax=zb + 0.3 + f)),
             ("fat", rv_out.grown(0.2 + f)),
             ("fat", la_cav.grown(0.2 + 0.4 * f, zmin=zb - 0.1)),
             ("fat", ra_cav.grown(0.2 + 0.4 * f, zmin=zb - 0.6)),
+        ]
+        self.structures: list[tuple[str, Solid]] = [
+            *(fat_shells if fat else []),
             ("peri", lv_out.grown(0.2, zmax=zb + 0.3)),
             ("peri", rv_out.grown(0.2)),
             ("myo", lv_out),
@@ -271,8 +275,9 @@ class Heart:
             imp[m] = IMPEDANCE[material]
             tissue[m] = material != "blood"
             heart[m] = True
-        solid = tissue & heart
-        echo[solid] *= self.texture(xf[solid], yf[solid], zf[solid])
+        if self._textured:
+            solid = tissue & heart
+            echo[solid] *= self.texture(xf[solid], yf[solid], zf[solid])
         return (
             echo.reshape(shape0),
             tissue.reshape(shape0),

@@ -85,11 +85,17 @@ TILT_A5C = (-3.5, 4.0)
 
 
 def view_pose(
-    view: str, heart: Heart, rng: np.random.Generator, tilt: float | None = None
+    view: str,
+    heart: Heart,
+    rng: np.random.Generator,
+    tilt: float | None = None,
+    *,
+    aim: bool = True,
 ) -> tuple[Pose, dict[str, float | str]]:
     """A random plane of ``view`` (or ``OTHER``) for this heart, and the parameters drawn.
 
-    ``tilt`` (degrees) overrides the apical anterior tilt (absolute, about the LV axis).
+    ``tilt`` (degrees) overrides the apical anterior tilt (absolute, about the LV axis);
+    ``aim=False`` aims A4C/A5C down the LV's middle (the first simulator's planes).
     """
     lm = heart.landmarks
     roll = _deg(rng, -9, 9)
@@ -100,7 +106,7 @@ def view_pose(
         if view in ("A4C", "A5C"):
             # the sonographer aims along the septum so both ventricles are in the sector, not
             # down the LV's middle: the beam turns towards the RV by 9° on average
-            roll -= np.deg2rad(9.0)
+            roll -= np.deg2rad(9.0 if aim else 0.0)
             info["roll_deg"] = float(np.rad2deg(roll))
             phi = _deg(rng, -7, 7)
             # the tilt that aims the plane at the aortic valve of this heart
