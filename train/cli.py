@@ -58,7 +58,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             "",
             "--ablate",
             help="Comma-separated realism features to switch off, to measure what they do: "
-            "specular, lung, fat, texture, blotch, display, aim, framing.",
+            "specular, anisotropy, lung, fat, texture, blotch, display, aim, framing, pathology.",
         ),
         gallery: Path | None = typer.Option(
             None, "--gallery", help="Write a view × vendor picture (PNG) instead."

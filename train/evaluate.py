@@ -219,6 +219,7 @@ def item_results(
                 "top1_mean_prob": round(float(mean[order[0]]), 3),
                 "top2": names[order[1]],
                 "top2_share": round(float(share[order[1]]), 3),
+                "truth_mean_prob": round(float(mean[truth]), 3),
                 "top1_right": bool(order[0] == truth),
                 "top2_right": bool(truth in order[:2]),
             }

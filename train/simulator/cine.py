@@ -33,6 +33,7 @@ ALL_VIEWS = (*VIEWS, OTHER)
 # only the feature's effect is dropped, so ablated and full datasets pair cine for cine.
 REALISM_FEATURES = (
     "specular",  # mirror-like echoes at impedance jumps facing the beam (physics.specular)
+    "anisotropy",  # walls crossing the beam brighter than walls along it (physics.anisotropy)
     "lung",  # air-filled lung beside/behind the heart: black, bright-edged (body._lung_mask)
     "fat",  # epicardial fat / mediastinal tissue around the heart (heart.Heart)
     "texture",  # blotchy, tissue-attached brightness of the walls (Heart.texture)
@@ -40,6 +41,7 @@ REALISM_FEATURES = (
     "display",  # darker grey map: myocardium mid-grey, specular echoes white (top_db)
     "aim",  # A4C/A5C aimed along the septum so the RV is in the sector (poses.view_pose)
     "framing",  # depth by acoustic window (LV-focused apical views), 68-92° sectors
+    "pathology",  # pericardial effusions and dilated right ventricles (heart.HeartParams)
 )
 # Sweeps stay inside one acoustic window; SUB4C has no neighbour there and does not sweep.
 SWEEP_PARTNER = {
@@ -224,7 +226,12 @@ def render_cine(spec: CineSpec) -> Cine:
     rng = _cine_rng(spec)
     style = VENDORS[spec.vendor]
     off = set(spec.ablate)
-    heart = Heart(patient.heart, fat="fat" not in off, texture="texture" not in off)
+    heart = Heart(
+        patient.heart,
+        fat="fat" not in off,
+        texture="texture" not in off,
+        pathology="pathology" not in off,
+    )
     hr = float(np.clip(patient.hr + rng.normal(0, 4), 45, 115))
     fps = float(rng.integers(30, 81))  # scanners report whole frame rates
     n = spec.n_frames or int(np.clip(round(fps * 60 / hr), 30, 60))
@@ -305,6 +312,8 @@ def render_cine(spec: CineSpec) -> Cine:
         )
         echo, tissue, inside, imp = heart.paint(x0, y0, z0, st, points_cache[2])
         imp = np.where(inside, imp, body.imp[::2])  # the anatomy is on every other sample
+        if "anisotropy" not in off:
+            echo = echo * imager.anisotropy(tissue & inside, samples_per_cm / 2)
         if "specular" not in off:
             echo = echo + imager.specular(imp, samples_per_cm / 2)
         u, v, nrm = cur.u, cur.v, cur.n

@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,8 @@ class HeartParams:
     echo_fat: float = 0.3
     texture_db: float = 3.0  # slow brightness variation of the tissue (std, dB)
     texture_seed: int = 0
+    effusion: float = 0.0  # pericardial fluid between pericardium and heart, cm (0: none)
+    rv_dilation: float = 1.0  # RV size factor beyond rv_scale (pressure overload > 1)
 
     @staticmethod
     def sample(rng: np.random.Generator) -> HeartParams:
@@ -71,13 +73,20 @@ class HeartParams:
             echo_fat=rng.uniform(0.05, 0.6),
             texture_db=rng.uniform(2.0, 7.0),
             texture_seed=int(rng.integers(2**31)),
+            # point-of-care echo sees sick hearts: an effusion in 1 of 8, a dilated RV in 1 of 10
+            effusion=float(rng.uniform(0.4, 2.2)) if rng.random() < 0.125 else 0.0,
+            rv_dilation=float(rng.uniform(1.2, 1.5)) if rng.random() < 0.1 else 1.0,
         )
 
 
 class Heart:
     """The heart of one patient; ``landmarks`` hold the points views aim at."""
 
-    def __init__(self, p: HeartParams, *, fat: bool = True, texture: bool = True) -> None:
+    def __init__(
+        self, p: HeartParams, *, fat: bool = True, texture: bool = True, pathology: bool = True
+    ) -> None:
+        if not pathology:
+            p = replace(p, effusion=0.0, rv_dilation=1.0)
         self.p = p
         self._textured = texture
         a, c, w = p.lv_radius, p.lv_length, p.wall
@@ -87,7 +96,7 @@ class Heart:
         zb = zc + 0.42 * c  # mitral annulus plane
         self.z_base = zb
         self.z_top = zb + 5.5
-        rv = p.rv_scale
+        rv = p.rv_scale * p.rv_dilation
         la = p.la_scale
 
         lv_cav = Ellipsoid((0, 0, zc), (a, a, c), zmax=zb)
@@ -130,8 +139,13 @@ class Heart:
         ]
         self.structures: list[tuple[str, Solid]] = [
             *(fat_shells if fat else []),
-            ("peri", lv_out.grown(0.2, zmax=zb + 0.3)),
-            ("peri", rv_out.grown(0.2)),
+            ("peri", lv_out.grown(0.2 + p.effusion, zmax=zb + 0.3)),
+            ("peri", rv_out.grown(0.2 + p.effusion)),
+            *(
+                [("blood", lv_out.grown(p.effusion, zmax=zb)), ("blood", rv_out.grown(p.effusion))]
+                if p.effusion > 0
+                else []
+            ),  # the effusion: dark fluid in the pericardial sac
             ("myo", lv_out),
             ("myo", rv_out),
             ("wall", la_cav.grown(0.2, zmin=zb - 0.1)),

@@ -131,7 +131,7 @@ def view_pose(
     if view == "SAXMID":
         level = str(rng.choice(["mitral", "papillary", "apical"]))
         zl = {
-            "mitral": heart.z_base - 1.0,
+            "mitral": heart.z_base - 0.9 - heart.p.shortening,  # below the systolic annulus
             "papillary": heart.z_base - 3.6,
             "apical": 0.8 * heart.p.wall + 1.6,
         }[level] + rng.uniform(-0.3, 0.3)
