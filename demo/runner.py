@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from echostream.stream.frame import Frame, SourceInfo
-from echostream.stream.overlay import ScreenMask
+from echostream.stream.overlay import NOTHING, ScreenMask, region_box
 from echostream.stream.pipeline import STAGE_NAMES, Engine, percentiles, run_file
 from echostream.stream.temporal import Prediction, TemporalChain
 from echostream.stream.verdict import CineVerdict, cine_verdict
@@ -205,8 +205,15 @@ def annotate_video(
         with VideoSink(out, fps, name=out.name) as sink:
             for frame, pred in zip(src, preds, strict=False):
                 t0 = time.perf_counter()
+                box = mask.box(frame)
                 rgb = draw_overlay(
-                    frame.pixels, pred, labels, fps=fps, style=style, visible=mask.box(frame)
+                    frame.pixels,
+                    pred,
+                    labels,
+                    fps=fps,
+                    style=style,
+                    visible=box,
+                    crop_box=region_box(frame) if box in (None, NOTHING) else box,
                 )
                 if result is not None:
                     result.stage_ms.setdefault("overlay", []).append(

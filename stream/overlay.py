@@ -50,6 +50,7 @@ class OverlayStyle:
     color_text: tuple[int, int, int] = (235, 235, 235)
     color_bar_bg: tuple[int, int, int] = (70, 70, 70)
     color_bar: tuple[int, int, int] = (120, 170, 255)
+    color_box: tuple[int, int, int] = (255, 80, 80)  # the crop box the model sees
 
 
 @lru_cache(maxsize=16)
@@ -79,17 +80,20 @@ def draw_overlay(
     latency_ms: float | None = None,
     style: OverlayStyle | None = None,
     visible: Box | None = None,
+    crop_box: Box | None = None,
 ) -> np.ndarray:
     """The frame as RGB ``(H, W, 3)`` uint8 with the label panel drawn on it.
 
     ``pred`` None draws "waiting" (no label yet). ``fps``/``latency_ms`` go on the last line.
     ``visible``: only this box keeps its pixels, the rest is black (see :class:`ScreenMask`);
-    None keeps the whole frame.
+    None keeps the whole frame. ``crop_box``: outlined (the part of the frame the model sees).
     """
     st = style or OverlayStyle()
     rgb = _as_rgb(pixels)
     if visible is not None:
         blank_outside(rgb, visible)
+    if crop_box is not None:
+        outline(rgb, crop_box, st.color_box, max(1, rgb.shape[0] // 240))
     h, w = rgb.shape[:2]
     s = max(0.5, h / 480.0)
     pad = max(3, int(6 * s))
@@ -141,6 +145,17 @@ def draw_overlay(
     return rgb
 
 
+def outline(rgb: np.ndarray, box: Box, color: tuple[int, int, int], width: int = 1) -> None:
+    """Draw ``box``'s edges (``width`` px, inside the box) on ``rgb`` in place."""
+    h, w = rgb.shape[:2]
+    x0, y0 = min(max(0, box[0]), w - 1), min(max(0, box[1]), h - 1)
+    x1, y1 = min(max(x0 + 1, box[2]), w), min(max(y0 + 1, box[3]), h)
+    rgb[y0 : y0 + width, x0:x1] = color
+    rgb[max(y0, y1 - width) : y1, x0:x1] = color
+    rgb[y0:y1, x0 : x0 + width] = color
+    rgb[y0:y1, max(x0, x1 - width) : x1] = color
+
+
 def blank_outside(rgb: np.ndarray, box: Box) -> np.ndarray:
     """Set every pixel of ``rgb`` outside ``box`` to black, in place; returns ``rgb``."""
     h, w = rgb.shape[:2]
@@ -151,6 +166,15 @@ def blank_outside(rgb: np.ndarray, box: Box) -> np.ndarray:
     rgb[y0:y1, :x0] = 0
     rgb[y0:y1, x1:] = 0
     return rgb
+
+
+def region_box(frame: Frame) -> Box | None:
+    """The source's crop region in ``frame``'s own pixels (None when it has none)."""
+    r = frame.info.region
+    if r is None or r.origin == "full":
+        return None
+    r = r.scaled(frame.scale) if frame.scale != 1.0 else r
+    return (r.x0, r.y0, r.x1, r.y1)
 
 
 def _default_estimator() -> Callable[..., Region | None]:

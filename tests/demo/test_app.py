@@ -239,3 +239,41 @@ def test_simulated_example_made_once_then_cached(state, tmp_path: Path, monkeypa
     for tag in ("PatientName", "PatientID", "PatientBirthDate"):  # fake, but still kept out
         value = str(ds.get(tag, "") or "")
         assert len(value) > 2 and value not in text, tag
+
+
+def test_playback_outlines_the_crop_box(demo_model: Path, tmp_path: Path) -> None:
+    """The annotated playback draws the box the model sees (the detected fan's) on each frame,
+    and keeps the ultrasound inside it."""
+    import av
+    from PIL import Image, ImageDraw
+
+    from echostream.stream.overlay import OverlayStyle
+
+    path = tmp_path / "fan.mp4"
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:240, 0:320]
+    fan = (np.hypot(xx - 160, yy - 10) < 215) & (np.abs(np.arctan2(xx - 160, yy - 10)) < 0.7)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(6):
+            img = np.where(fan, rng.integers(40, 200, fan.shape), 0).astype(np.uint8)
+            pil = Image.fromarray(np.repeat(img[..., None], 3, 2))
+            ImageDraw.Draw(pil).text((301, 0), "DOE", fill=(255, 255, 255))  # beside the apex
+            out.mux(s.encode(av.VideoFrame.from_ndarray(np.asarray(pil), format="rgb24")))
+        out.mux(s.encode(None))
+    engine = load_engine(demo_model)
+    result = classify_cine(path, engine, smoother_config(), out_dir=tmp_path / "out")
+    assert result.video is not None
+    with av.open(str(result.video)) as c:
+        rgb = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert OverlayStyle().color_box[0] > 200  # red: after H.264's 4:2:0 a reddish line
+    ys, xs = np.nonzero(fan)
+    x0, x1 = xs.min(), xs.max()  # the box's sides, up to the detector's and codec's error
+
+    def reddish(px: np.ndarray) -> bool:
+        return bool((px[:, 0] - px[:, 1:].max(axis=1) > 50).any())
+
+    assert reddish(rgb[120, max(0, x0 - 4) : x0 + 5]) and reddish(rgb[120, x1 - 4 : x1 + 5])
+    assert not reddish(rgb[120, x0 + 20 : x1 - 20])  # nothing drawn across the picture
+    assert rgb[0:8, 305:320].max() < 40  # the burned-in name outside the fan: blanked
