@@ -9,9 +9,9 @@ split. Results go to ``OUT/results.jsonl`` (one line per variant; finished varia
 skipped when the script is run again) and ``OUT/ablation.md``.
 
     python scripts/real_echo_ablation.py --real ../shared/real-dev --out runs/ablation \\
-        [--patients 64] [--frames 6] [--seed 201] [--only full,-specular,aug-gamma]
+        [--patients 96] [--frames 8] [--seed 201] [--only full,-specular,aug-gamma]
 
-Hours on a 2-core CPU (about 5 minutes a variant). Real-folder numbers on a few dozen items
+Hours on a 2-core CPU (about 10 minutes a variant, 3 more for each simulated dataset). Real-folder numbers on a few dozen items
 are noisy: one item is several points.
 """
 
@@ -126,8 +126,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--real", type=Path, required=True, help="folder with labels.csv")
     ap.add_argument("--out", type=Path, default=Path("runs/ablation"))
-    ap.add_argument("--patients", type=int, default=64)
-    ap.add_argument("--frames", type=int, default=6)
+    ap.add_argument("--patients", type=int, default=96)
+    ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--seed", type=int, default=201)
     ap.add_argument("--only", default="", help="comma-separated variant names")
     args = ap.parse_args()
