@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import Any
 
+from .model_file import data_text
 from .pipeline import Engine, FrameResult, FrameSink, LiveReport, run_live
 from .sinks import MjpegServer, VideoSink
 from .sources import open_source, source_kind
@@ -76,7 +77,7 @@ def run_live_view(
             sinks.append(VideoSink(out, fps=info.fps or 30.0))
         if show:
             model = f"{engine.info.model_name} {engine.info.model_version}"
-            data = str(engine.info.provenance.get("data") or "unknown data")
+            data = data_text(engine.info.provenance.get("data"))
             server = MjpegServer(
                 port=int(port if port is not None else live_cfg.get("show_port", 8765)),
                 title=info.name,
