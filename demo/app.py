@@ -36,7 +36,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from echostream.stream.defaults import default_model_path, load_stream_config  # noqa: E402
 from echostream.stream.errors import SourceError  # noqa: E402
-from echostream.stream.model_file import ModelFileError  # noqa: E402
+from echostream.stream.model_file import ModelFileError, data_text  # noqa: E402
 from echostream.stream.overlay import ScreenMask  # noqa: E402
 from echostream.stream.sources import (  # noqa: E402
     DICOM_SUFFIXES,
@@ -139,7 +139,7 @@ def verdict_markdown(result: CineResult, backend: str) -> str:
     simulated = bool(m.get("simulated_data", True))
     model_line = (
         f"Model `{m.get('model', '?')}` {m.get('version', '')} on {backend}; "
-        f"training data: {m.get('data') or 'not recorded'}"
+        f"training data: {data_text(m.get('data'))}"
         + (" (simulated echo: its labels on real echo are not validated)." if simulated else ".")
     )
     if result.verdict is None:

@@ -18,10 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from echostream.stream.model_file import ModelInfo, file_sha256
+from echostream.stream.model_file import (
+    PRECISION_SUFFIX,
+    ModelInfo,
+    file_sha256,
+    precision_sibling,
+)
 
 #: Sibling files of one export, as ``echostream export`` names them.
-PRECISION_SUFFIXES = (".onnx", ".fp16.onnx", ".int8.onnx")
+PRECISION_SUFFIXES = tuple(PRECISION_SUFFIX.values())
 WARNING_SIMULATED = (
     "**This model has never seen a real patient.** It was trained only on simulated echo "
     "images. It is not a medical device, is not validated for any clinical use, and its "
@@ -35,11 +40,7 @@ WARNING_NOT_SIMULATED = (
 
 def model_base(model_file: str | Path) -> Path:
     """``dir/model.int8.onnx`` → ``dir/model`` (the name every precision file shares)."""
-    p = Path(model_file)
-    for suffix in sorted(PRECISION_SUFFIXES, key=len, reverse=True):
-        if p.name.endswith(suffix):
-            return p.with_name(p.name[: -len(suffix)])
-    return p.with_suffix("")
+    return precision_sibling(model_file, "fp32").with_suffix("")
 
 
 def precision_files(model_file: str | Path) -> list[dict[str, Any]]:

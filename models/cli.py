@@ -13,8 +13,12 @@ from typing import Any
 
 import typer
 
+from echostream.stream.extras import ExtrasGroup
+
 engine_app = typer.Typer(
-    help="TensorRT engines: build and cache ahead of time.", no_args_is_help=True
+    cls=ExtrasGroup,
+    help="TensorRT engines: build and cache ahead of time.",
+    no_args_is_help=True,
 )
 
 

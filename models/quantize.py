@@ -1,7 +1,9 @@
 """Static int8 QDQ quantization with ONNX Runtime, and the calibration frames it needs.
 
 Static (not dynamic) quantization: dynamic quantization was measured slower for these CNNs.
-Weights are symmetric per-channel int8. Activations depend on the target:
+Weights are symmetric per-channel int8 in a 7-bit range, [-64, 64] (``reduce_range``), so the
+int8 model computes the same on every x86 CPU (:data:`SAFE_WEIGHT_MAX`). Activations depend on
+the target:
 
 - ``target="onnxruntime"`` (default): asymmetric int8 activations (zero point ≠ 0). Measured
   for the baseline with ONNX Runtime 1.30 on a 16-core host: 2.0–2.2× the fp32 speed on one
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from echostream.stream.model_file import ModelInfo, load_onnx
 from echostream.stream.preprocess import Preprocessor
@@ -111,6 +114,38 @@ class _Reader:
 
 INT8_TARGETS = ("onnxruntime", "tensorrt")
 
+#: Largest |weight integer| of a Conv/Gemm/MatMul that cannot saturate ONNX Runtime's u8s8
+#: kernels on x86 CPUs without VNNI (AVX2, AVX-512 before Cascade Lake, AMD before Zen 4).
+#: There, ``vpmaddubsw`` multiplies unsigned 8-bit activations ``a`` (0…255; signed int8
+#: activations are shifted to uint8 first) by signed 8-bit weights ``w`` and adds each adjacent
+#: pair into a *saturating* int16: |a1·w1 + a2·w2| ≤ 2·255·max|w|, which fits in 32767 only for
+#: max|w| ≤ 64 (2·255·64 = 32640; with full-range weights 2·255·127 = 64770 is clamped). VNNI's
+#: ``vpdpbusd`` accumulates in int32 and never saturates, so the damage shows only on the older
+#: CPUs (seen on an AMD EPYC; reproduced under QEMU's Haswell model by
+#: ``scripts/check_int8_avx2.py`` and the tests). 7-bit weights (``reduce_range=True``) are ONNX
+#: Runtime's documented remedy ("When to use reduce-range and per-channel quantization?"); they
+#: cost the baseline no speed and no accuracy on simulated test data (README).
+SAFE_WEIGHT_MAX = 64
+
+
+def weight_int_range(model: onnx.ModelProto) -> tuple[int, int]:
+    """(min, max) of the quantized weight integers feeding Conv/Gemm/MatMul in a QDQ graph
+    (the raw stored values, which are what the int8 kernels multiply)."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    producer = {out: node for node in model.graph.node for out in node.output}
+    lo, hi = 0, 0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
+            continue
+        dq = producer.get(node.input[1])
+        if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] not in inits:
+            continue
+        q = numpy_helper.to_array(inits[dq.input[0]])
+        lo, hi = min(lo, int(q.min())), max(hi, int(q.max()))
+    return lo, hi
+
 
 def quantize_int8(
     src: str | Path,
@@ -151,6 +186,7 @@ def quantize_int8(
             reader,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
+            reduce_range=True,  # 7-bit weights: see SAFE_WEIGHT_MAX
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=options.pop("calibrate_method", CalibrationMethod.MinMax),
@@ -161,9 +197,13 @@ def quantize_int8(
             },
         )
         model = load_onnx(quantized)
+    lo, hi = weight_int_range(model)
+    if max(-lo, hi) > SAFE_WEIGHT_MAX:  # an onnxruntime change must not ship saturating files
+        raise RuntimeError(f"int8 weights span [{lo}, {hi}], beyond ±{SAFE_WEIGHT_MAX}")
     extra = {
         **info.extra,
-        "quantization": "onnxruntime static QDQ, int8 per-channel weights, MinMax",
+        "quantization": "onnxruntime static QDQ, int8 per-channel 7-bit weights, MinMax",
+        "weight_int_range": [lo, hi],
         "int8_target": target,
         "activation_symmetric": symmetric,
         "calibration_frames": int(len(calibration)),

@@ -20,6 +20,28 @@ from typing import Any
 import numpy as np
 
 INT8_MODELS = ("baseline",)
+#: ``--models`` default: the shipped architecture and the thesis' main pretrained one (71 s
+#: on 2 cores); ``all`` adds every registered model (VGG16, Inception v3, …: many minutes).
+QUICK_MODELS = ("baseline", "mobilenet_v1")
+
+
+def select_models(text: str, registered: list[str]) -> list[str]:
+    """``quick`` (default) → :data:`QUICK_MODELS`, ``all`` → ``registered``, else a comma list;
+    raises ValueError naming unknown models.
+
+    >>> select_models("all", ["a", "b"]), select_models("b, a", ["a", "b"])
+    (['a', 'b'], ['b', 'a'])
+    """
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if names in ([], ["quick"]):
+        names = list(QUICK_MODELS)
+    elif names == ["all"]:
+        names = list(registered)
+    unknown = sorted(set(names) - set(registered))
+    if unknown:
+        raise ValueError(f"unknown models {', '.join(unknown)} (registered: quick, all, "
+                         f"{', '.join(registered)})")  # fmt: skip
+    return names
 
 
 @dataclass
@@ -110,9 +132,10 @@ def run_bench(
 
     rows: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="echostream-bench-") as tmp:
-        for name in models:
+        for i, name in enumerate(models, 1):
+            step = f"[{i}/{len(models)}] {name}"
             if progress:
-                progress(f"exporting {name}")
+                progress(f"{step}: exporting")
             files = prepare_model(name, Path(tmp))
             for backend_name in backends:
                 variants = [backend_name]
@@ -126,8 +149,6 @@ def run_bench(
                     desc = backend.describe()
                     device = str(desc.get("device") or ",".join(desc.get("providers", [])))
                     for b in batches:
-                        if progress:
-                            progress(f"{name} {variant} batch {b}")
                         x = np.random.default_rng(0).standard_normal((b, *info.input_size))
                         sec, calls = time_backend(
                             backend.predict,
@@ -149,5 +170,7 @@ def run_bench(
                                 device=device,
                             )
                         )
+                        if progress:
+                            progress(f"{step} {variant} batch {b}: {1000 * sec / b:.3f} ms/frame")
                     backend.close()
     return rows

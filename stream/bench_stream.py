@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .latency import LatencyHistogram
+from .model_file import precision_sibling
 from .pipeline import STAGE_NAMES, Engine, percentiles, run_file
 from .sinks import NullSink
 from .sources import open_source, source_kind
@@ -298,10 +299,10 @@ def int8_sibling(model: str | Path) -> Path | None:
     True
     """
     path = Path(model)
-    if path.suffix != ".onnx" or path.stem.endswith(".int8"):
+    if path.suffix != ".onnx":
         return None
-    sib = path.with_name(f"{path.stem}.int8.onnx")
-    return sib if sib.is_file() else None
+    sib = precision_sibling(path, "int8")
+    return sib if sib != path and sib.is_file() else None
 
 
 def pipeline_file(engine: Engine, path: str, opts: dict, cfg: dict) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import display_name, item_error
 from .frame import AcquisitionKind
+from .model_file import data_text
 from .pipeline import Engine, run_file
 from .sources import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from .temporal import TemporalChain, describe_config
@@ -36,6 +37,8 @@ CSV_FIELDS = [
 FRAME_CSV_FIELDS = [
     "path", "index", "timestamp", "raw", "raw_prob", "label", "confidence", "uncertain",
 ]  # fmt: skip
+#: Decimals kept in reports (the cine's fps: DICOM FrameTime 33.333 ms is 30.0003 fps).
+DECIMALS = {"fps": 3, "frames_per_s": 1, "time_s": 3, "confidence": 4, "vote_share": 4}
 
 
 @dataclass
@@ -66,6 +69,12 @@ class CineResult:
         d = asdict(self)
         if d["per_frame"] is None:
             del d["per_frame"]
+        for key, decimals in DECIMALS.items():
+            if d[key] is not None:
+                d[key] = round(d[key], decimals)
+        d["top2"] = [
+            {k: round(v, 4) if isinstance(v, float) else v for k, v in c.items()} for c in d["top2"]
+        ]
         return d
 
     def csv_row(self) -> dict[str, Any]:
@@ -87,7 +96,7 @@ class ClassifyReport:
         return [c for c in self.cines if c.status == "error"]
 
     def to_dict(self) -> dict[str, Any]:
-        data = self.model.get("data")
+        data = data_text(self.model.get("data"))
         simulated = self.model.get("simulated_data", True)
         note = (
             f"model trained on simulated data ({data}); labels are not validated on real echo"

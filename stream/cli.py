@@ -2,7 +2,8 @@
 
 Command modules import only typer and the standard library at import time; the work (pydicom,
 onnxruntime, torch, ...) is imported inside each command, so ``echostream --help`` stays fast
-and never imports torch.
+and never imports torch. A command that needs an extra the install lacks (``train``, ``demo``,
+``gpu``) ends with one line naming it (:mod:`.extras`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,30 @@ import logging
 import warnings
 
 import typer
+import typer.core
 
+from .extras import ExtrasGroup
+
+
+def _flags_without_type() -> None:
+    """Rich help shows no ``<bool>`` placeholder after a flag (``--json``, ``--help``): a flag
+    takes no value. typer 0.29 prints one in its rich help panels (its plain help does not);
+    this applies the plain help's rule there."""
+    option = typer.core.TyperOption
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None or getattr(shown, "_echostream", False):
+        return
+
+    def display_type_rich(self, ctx):  # noqa: ANN001, ANN202
+        return None if self.is_flag or self.count else shown(self, ctx)
+
+    display_type_rich._echostream = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_type()
 app = typer.Typer(
+    cls=ExtrasGroup,
     name="echostream",
     help="Echocardiography view recognition: read cines, classify views, train and ship engines.",
     no_args_is_help=True,
@@ -20,7 +43,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 bench_app = typer.Typer(
-    help="Benchmarks that print JSON (decode, models, stream).", no_args_is_help=True
+    cls=ExtrasGroup,
+    help="Benchmarks that print JSON (decode, models, stream).",
+    no_args_is_help=True,
 )
 app.add_typer(bench_app, name="bench")
 

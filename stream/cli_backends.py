@@ -49,7 +49,9 @@ def backends_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.
 
 
 def bench_models_cmd(
-    models: str = typer.Option("", "--models", help="Comma list (default: all registered)."),
+    models: str = typer.Option(
+        "quick", "--models", help="quick (baseline, mobilenet_v1) | all | a comma list."
+    ),
     backends: str = typer.Option("onnxruntime,torch", "--backends", help="Comma list."),
     batch: str = typer.Option("1,32", "--batch", help="Comma list of batch sizes."),
     repeats: int = typer.Option(5, "--repeats", help="Timed rounds; the median is reported."),
@@ -63,29 +65,28 @@ def bench_models_cmd(
     from echostream.models.registry import list_models
 
     from .backends import is_available
-    from .bench_models import run_bench
+    from .bench_models import run_bench, select_models
 
-    names = _split(models) or list_models()
-    unknown = sorted(set(names) - set(list_models()))
-    if unknown:
-        typer.secho(f"error: unknown models {', '.join(unknown)}", fg="red", err=True)
-        raise typer.Exit(2)
+    try:
+        names = select_models(models, list_models())
+    except ValueError as bad:
+        typer.secho(f"error: {bad}", fg="red", err=True)
+        raise typer.Exit(2) from None
     chosen: list[str] = []
     skipped: dict[str, str] = {}
     for b in _split(backends):
         ok, reason = is_available(b)
         (chosen.append(b) if ok else skipped.__setitem__(b, reason))
     err = Console(stderr=True)
-    with err.status("benchmarking") as status:
-        rows = run_bench(
-            names,
-            chosen,
-            [int(b) for b in _split(batch)],
-            repeats=repeats,
-            min_round_s=min_round_s,
-            threads=threads,
-            progress=lambda msg: status.update(msg),
-        )
+    rows = run_bench(
+        names,
+        chosen,
+        [int(b) for b in _split(batch)],
+        repeats=repeats,
+        min_round_s=min_round_s,
+        threads=threads,
+        progress=lambda msg: typer.echo(f"bench models {msg}", err=True),
+    )
     result = {
         "host": {"cpus": os.cpu_count(), "machine": platform.machine(), "threads": threads},
         "method": f"median of {repeats} rounds of ~{min_round_s}s, warm-up excluded",

@@ -16,23 +16,44 @@ from .names import PATHS_HELP
 BACKEND_HELP = "auto | onnxruntime | tensorrt | torch"
 
 
-def _engine(model: Path | None, backend: str, cfg: dict, live: bool = False):  # noqa: ANN202
-    """Load the model or exit 2 with one line naming the missing/bad file. Inference threads
-    and spinning come from the ``backend`` (files) or ``live`` settings."""
+def _precision_option():  # noqa: ANN202
+    from .precision import PRECISION_HELP
+
+    return typer.Option("config", "--precision", "-p", help=PRECISION_HELP)
+
+
+def _engine(  # noqa: ANN202
+    model: Path | None,
+    backend: str,
+    cfg: dict,
+    live: bool = False,
+    precision: str | None = "config",
+):
+    """(engine, why this file) or exit 2 with one line naming the missing/bad file. Inference
+    threads and spinning come from the ``backend`` (files) or ``live`` settings; the precision
+    copy that runs from :func:`~.precision.choose_model_file` (``None``: the file as given)."""
     from .defaults import default_model_path, missing_model_message
     from .model_file import ModelFileError
     from .pipeline import Engine, backend_options
+    from .precision import choose_model_file
 
     path = model or default_model_path()
     if not path.is_file():
         typer.echo(f"error: {missing_model_message(path)}", err=True)
         raise typer.Exit(2)
-    name = backend if backend != "config" else str(cfg.get("backend", {}).get("name", "auto"))
+    section = cfg.get("backend", {})
+    name = backend if backend != "config" else str(section.get("name", "auto"))
+    if precision == "config":
+        precision = str(section.get("precision", "auto"))
     try:
-        return Engine.load(path, name, **backend_options(cfg, live=live))
+        path, why = (path, "the file given") if precision is None else (
+            choose_model_file(path, name, precision)
+        )  # fmt: skip
+        engine = Engine.load(path, name, **backend_options(cfg, live=live))
     except (ModelFileError, RuntimeError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
+    return engine, why
 
 
 def _config(config: Path | None) -> dict:
@@ -57,6 +78,7 @@ def classify(
     workers: int | None = typer.Option(None, "--workers", "-k", help="Decode threads per cine."),
     paths_shown: str = typer.Option("full", "--paths", help=PATHS_HELP),
     config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
+    precision: str = _precision_option(),
 ) -> None:
     """Classify the view of each cine: view, confidence, vote share, frames, fps, time."""
     from rich.console import Console
@@ -70,7 +92,7 @@ def classify(
         raise typer.Exit(2)
     namer = path_namer(paths_shown)
     cfg = _config(config)
-    engine = _engine(model, backend, cfg)
+    engine, why = _engine(model, backend, cfg, precision=precision)
     files = expand_paths(paths)
     if not files:
         typer.echo("error: no DICOM, video or image files found in the paths given", err=True)
@@ -85,6 +107,7 @@ def classify(
             files, engine, cfg, workers=workers, per_frame=per_frame,
             on_done=lambda r: progress.advance(task), namer=namer,
         )  # fmt: skip
+    report.model["choice"] = why
     data = report.to_dict()
     if as_json:
         write_json(data)
@@ -103,32 +126,57 @@ def classify(
         raise typer.Exit(1)
 
 
+def _short_names(paths: list[str]) -> list[str]:
+    """Paths relative to the folder they share (a single file: its name), for a narrow table.
+
+    >>> _short_names(["/a/p1/x.dcm", "/a/p2/x.dcm"])
+    ['p1/x.dcm', 'p2/x.dcm']
+    """
+    import os
+
+    try:
+        common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    except ValueError:  # different drives
+        return list(paths)
+    return [os.path.relpath(os.path.abspath(p), common) for p in paths]
+
+
 def _print_table(report, data: dict) -> None:  # noqa: ANN001
+    from rich import box
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
+    from rich.table import Column, Table
+
+    from .model_file import data_text
 
     m = report.model
     console = Console()
     console.print(
-        f"model [bold]{m.get('model')}[/bold] {m.get('version')} ({m.get('precision')}) "
-        f"from {m.get('file')}; data: {m.get('data')}",
+        f"model [bold]{escape(str(m.get('model')))}[/bold] {escape(str(m.get('version')))} "
+        f"({m.get('precision')}, {escape(Path(str(m.get('file'))).name)}); "
+        f"data: {escape(data_text(m.get('data')))}",
         highlight=False,
     )
-    console.print(f"[yellow]{data['note']}[/yellow]")
-    table = Table("file", "view", "conf", "votes", "2nd", "frames", "fps", "frames/s", "time s")
-    for c in report.cines:
+    console.print(f"[yellow]{escape(data['note'])}[/yellow]")
+    wide = console.width >= 100  # speed columns only where the file names keep their room
+    views = [Column(h, no_wrap=True) for h in ("view", "conf", "votes", "2nd", "frames", "fps")]
+    speed = [Column(h, no_wrap=True) for h in ("frames/s", "time s")] if wide else []
+    table = Table(Column("file", overflow="fold", ratio=1), *views, *speed, box=box.SIMPLE_HEAD)
+    for c, name in zip(report.cines, _short_names([c.path for c in report.cines]), strict=True):
+        rate = f"{c.frames_per_s:.0f}" if c.frames_per_s else ""
+        times = [rate, f"{c.time_s:.2f}"] if wide else []
         if c.status == "ok":
             second = c.top2[1]["label"] if len(c.top2) > 1 else ""
-            table.add_row(
-                c.path, c.view or "", f"{c.confidence:.0%}", f"{c.vote_share:.0%}", second,
-                str(c.frames), f"{c.fps or 0:.1f}", f"{c.frames_per_s or 0:.0f}", f"{c.time_s:.2f}",
-            )  # fmt: skip
+            cells = [c.view or "", f"{c.confidence:.0%}", f"{c.vote_share:.0%}", second,
+                     str(c.frames), f"{c.fps or 0:.1f}"]  # fmt: skip
         elif c.status == "not_classified":
-            table.add_row(c.path, f"({c.acquisition}: not classified)", "", "", "",
-                          str(c.frames), "", "", f"{c.time_s:.2f}")  # fmt: skip
+            cells = [f"({c.acquisition}: not classified)", "", "", "", str(c.frames), ""]
         else:
-            table.add_row(c.path, "[red]error[/red]", "", "", "", "", "", "", f"{c.time_s:.2f}")
+            cells = ["[red]error[/red]", "", "", "", "", ""]
+        table.add_row(escape(name), *cells, *times)
     console.print(table)
+    frames, secs = sum(c.frames for c in report.cines), sum(c.time_s for c in report.cines)
+    console.print(f"{len(report.cines)} file(s), {frames} frames in {secs:.2f} s", highlight=False)
 
 
 def live(
@@ -155,6 +203,7 @@ def live(
     ),
     paths_shown: str = typer.Option("full", "--paths", help=PATHS_HELP),
     config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
+    precision: str = _precision_option(),
 ) -> None:
     """Classify a live stream (or a file at its own frame rate) with the label overlay.
 
@@ -167,7 +216,7 @@ def live(
 
     namer = path_namer(paths_shown)
     cfg = _config(config)
-    engine = _engine(model, backend, cfg, live=True)
+    engine, _ = _engine(model, backend, cfg, live=True, precision=precision)
     labels = engine.labels
     count = {"n": 0}
 
@@ -310,8 +359,9 @@ def bench_stream(
             typer.echo("error: give a SOURCE cine (and/or --sweep / --make-sweep)", err=True)
             raise typer.Exit(2)
         source = sweeps[0]
-    engine = _engine(model, backend, cfg)
-    live_engine = None if no_live else _engine(model, backend, cfg, live=True)
+    # the file as given: its int8 copy is timed separately (--no-int8 skips it)
+    engine, _ = _engine(model, backend, cfg, precision=None)
+    live_engine = None if no_live else _engine(model, backend, cfg, True, None)[0]
     try:
         result = run_bench(
             str(source), engine, cfg, repeat=repeat, workers=workers, naive=not no_naive,

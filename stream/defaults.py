@@ -24,7 +24,7 @@ REPO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "stream.yaml"
 DEFAULTS: dict[str, Any] = {
     "reader": {"workers": 2, "preprocess_workers": 1, "reduced_scale": True, "queue_size": 64},
     "preprocess": {},
-    "backend": {"name": "auto", "threads": 0, "spin": False, "batch_size": 8},
+    "backend": {"name": "auto", "precision": "auto", "threads": 0, "spin": False, "batch_size": 8},
     "smoother": {
         "stages": ["ema", "vote", "uncertain"],
         "ema": {"alpha": 0.5},

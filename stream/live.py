@@ -17,6 +17,7 @@ import logging
 import threading
 from typing import Any
 
+from .model_file import data_text
 from .overlay import ScreenMask
 from .pipeline import Engine, FrameResult, FrameSink, LiveReport, run_live
 from .sinks import MjpegServer, VideoSink
@@ -95,7 +96,7 @@ def run_live_view(
             sinks.append(video)
         if show:
             model = f"{engine.info.model_name} {engine.info.model_version}"
-            data = str(engine.info.provenance.get("data") or "unknown data")
+            data = data_text(engine.info.provenance.get("data"))
             server = MjpegServer(
                 port=int(port if port is not None else live_cfg.get("show_port", 8765)),
                 title=info.name,

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 PREFIX = "echostream."
 FORMAT_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8")
+#: File name ending of each precision, as ``echostream export`` names the copies of one model.
+PRECISION_SUFFIX = {"fp32": ".onnx", "fp16": ".fp16.onnx", "int8": ".int8.onnx"}
 REQUIRED_KEYS = (
     "format",
     "model_name",
@@ -124,7 +126,7 @@ class ModelInfo:
             "version": self.model_version,
             "precision": self.precision,
             "input_size": list(self.input_size),
-            "data": self.provenance.get("data"),
+            "data": describe_data(self.provenance.get("data")),
             "simulated_data": self.simulated_data,
             "weights_sha256": self.weights_sha256,
         }
@@ -232,6 +234,69 @@ class ModelInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def precision_sibling(model_file: str | Path, precision: str) -> Path:
+    """The file of ``precision`` beside ``model_file`` (``m.onnx``, ``m.fp16.onnx``,
+    ``m.int8.onnx``); it may not exist.
+
+    >>> precision_sibling("zoo/m.onnx", "int8").as_posix(), precision_sibling("m.int8.onnx", "fp32")
+    ('zoo/m.int8.onnx', PosixPath('m.onnx'))
+    """
+    path = Path(model_file)
+    name = path.name
+    for suffix in sorted(PRECISION_SUFFIX.values(), key=len, reverse=True):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    else:
+        name = path.stem
+    return path.with_name(name + PRECISION_SUFFIX[precision])
+
+
+def describe_data(data: Any) -> Any:
+    """The provenance's ``data`` for reports: the trainer's JSON record as an object, its
+    dataset named by the folder, never an absolute path; free text unchanged.
+
+    >>> describe_data('{"manifest": "/tmp/run/sim_s1/manifest.csv", "cines": 8}')
+    {'dataset': 'sim_s1', 'cines': 8}
+    """
+    if isinstance(data, str):
+        try:
+            parsed = json.loads(data)
+        except json.JSONDecodeError:
+            return data
+        if not isinstance(parsed, dict):
+            return data
+        data = parsed
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "manifest":
+            out["dataset"] = Path(str(value)).parent.name or Path(str(value)).name
+        elif isinstance(value, str) and Path(value).is_absolute():
+            out[key] = Path(value).name
+        else:
+            out[key] = value
+    return out
+
+
+def data_text(data: Any) -> str:
+    """One line for :func:`describe_data`'s result (or the raw provenance ``data``).
+
+    >>> data_text({"dataset": "sim_s1", "patients": 3, "cines": 24, "vendors": ["ie33"]})
+    'sim_s1: 3 patients, 24 cines, vendors ie33'
+    """
+    d = describe_data(data)
+    if d is None:
+        return "not recorded"
+    if not isinstance(d, dict):
+        return str(d)
+    parts = [f"{d[k]} {k}" for k in ("patients", "cines") if k in d]
+    if d.get("vendors"):
+        parts.append("vendors " + ", ".join(map(str, d["vendors"])))
+    return f"{d.get('dataset', 'dataset')}: " + ", ".join(parts) if parts else str(d.get("dataset"))
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:

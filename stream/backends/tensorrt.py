@@ -32,8 +32,8 @@ from .engine_cache import EngineCache, EngineKey, atomic_write
 log = logging.getLogger(__name__)
 
 NOT_INSTALLED = (
-    "tensorrt is not installed (pip install echostream[gpu]); NVIDIA's wheels were not "
-    "installable on this machine, so onnxruntime (or torch on CUDA) is used instead"
+    "tensorrt is not installed in this Python environment (on a machine with an NVIDIA GPU: "
+    "pip install 'echostream[gpu]'); onnxruntime (or torch on CUDA) runs the models instead"
 )
 
 

@@ -194,6 +194,34 @@ def test_bench_models_json() -> None:
     assert got == {(b, n) for b in ("onnxruntime", "onnxruntime-int8", "torch") for n in (1, 4)}
     assert all(r["ms_per_frame"] > 0 and r["frames_per_s"] > 0 for r in rows)
     assert {r["precision"] for r in rows if r["backend"] == "onnxruntime-int8"} == {"int8"}
+    # progress on stderr, one line per step, even when stderr is not a terminal
+    progress = res.stderr.splitlines()
+    assert progress[0] == "bench models [1/1] baseline: exporting"
+    assert sum("ms/frame" in line for line in progress) == len(rows)
+
+
+def test_bench_models_default_set_is_quick() -> None:
+    from echostream.models.registry import list_models
+    from echostream.stream.bench_models import QUICK_MODELS, select_models
+
+    registered = list_models()
+    assert select_models("quick", registered) == select_models("", registered)
+    assert select_models("", registered) == list(QUICK_MODELS)
+    assert set(QUICK_MODELS) < set(registered) and "vgg16" not in QUICK_MODELS
+    assert select_models("all", registered) == registered
+    with pytest.raises(ValueError, match="unknown models nope"):
+        select_models("baseline,nope", registered)
+
+
+def test_tensorrt_reason_is_about_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without tensorrt the reason says what is true here (not installed, how to get it)."""
+    from echostream.stream.backends import tensorrt
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt → ImportError
+    ok, reason = tensorrt.is_available()
+    assert not ok
+    assert "not installed in this Python environment" in reason
+    assert "pip install 'echostream[gpu]'" in reason and "wheels" not in reason
 
 
 @pytest.mark.gpu

@@ -113,7 +113,7 @@ def test_availability_reason() -> None:
         try:
             import tensorrt  # noqa: F401
         except ImportError:
-            assert "pip install echostream[gpu]" in TRT_REASON
+            assert "pip install 'echostream[gpu]'" in TRT_REASON
         with pytest.raises(RuntimeError):
             trt_backend.TensorRTBackend().load("model.onnx")
 

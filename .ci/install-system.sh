@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# What the tests need from Debian, beside the Python extras (pip install -e ".[train,demo,dev]"):
+# - Debian's Chromium for the demo's browser test (.ci/install-browser.sh);
+# - on x86-64, QEMU's user-mode emulator (qemu-user, QEMU 7.2 on Debian 12: the first whose
+#   emulator runs AVX2): tests/models run the int8 files on an emulated x86 CPU without VNNI
+#   (`qemu-x86_64 -cpu Haswell`), where 8-bit weights saturate ONNX Runtime's u8s8 kernels.
+#   Without it those tests skip with the reason.
+set -euo pipefail
+cd "$(dirname "$0")"
+bash install-browser.sh
+if [ "$(uname -m)" != "x86_64" ]; then
+    echo "qemu-user not needed on $(uname -m) (the emulated-CPU tests skip)"
+    exit 0
+fi
+if command -v qemu-x86_64 >/dev/null; then
+    echo "qemu-user already installed: $(qemu-x86_64 --version | head -1)"
+    exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends qemu-user
+qemu-x86_64 --version | head -1
