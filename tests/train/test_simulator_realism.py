@@ -61,9 +61,9 @@ def test_tissue_texture_is_blotchy_and_attached_to_the_tissue() -> None:
 
 
 def test_a4c_planes_show_the_right_ventricle() -> None:
-    """The A4C sector is aimed along the septum, so the RV cavity shows beside the LV: at
-    least a third of the LV's area in 10 of 12 hearts (aimed down the LV's middle, as before,
-    only 7 of these 12 were)."""
+    """A4C sectors are aimed between the LV's middle and the septum, so the RV cavity shows
+    beside the LV: at least a third of the LV's area in 10 of 12 hearts (all aimed down the
+    LV's middle, as before, only 7 of these 12 were)."""
     shown = 0
     for seed in range(12):
         rng = np.random.default_rng(seed)
@@ -81,16 +81,18 @@ def test_a4c_planes_show_the_right_ventricle() -> None:
 @pytest.mark.parametrize("feature", REALISM_FEATURES)
 def test_each_realism_feature_can_be_switched_off_pairing_the_cines(feature: str) -> None:
     """An ablated cine draws the same random numbers (same patient, timing, probe) and differs
-    only by the feature's effect."""
-    view = "A4C"  # every feature acts on an apical four-chamber view
-    spec = CineSpec(seed=4, patient=2, view=view, vendor="ie33", size=(200, 150), n_frames=2)
-    full = render_cine(spec)
-    ablated = render_cine(replace(spec, ablate=(feature,)))
-    assert (ablated.fps, ablated.hr, ablated.labels) == (full.fps, full.hr, full.labels)
-    assert ablated.patient == full.patient
-    if feature != "framing":
-        assert ablated.region == full.region
-    diff = np.abs(ablated.frames[1].astype(int) - full.frames[1].astype(int)).mean()
-    assert diff > 0.1, feature  # grey levels (0-255) change where the feature acts
+    only by the feature's effect (some features are random per cine: one of three shows it)."""
+    diffs = []
+    for patient in (2, 3, 4):  # apical four-chamber views: every feature acts on them
+        spec = CineSpec(seed=4, patient=patient, view="A4C", vendor="ie33", size=(200, 150),
+                        n_frames=2)  # fmt: skip
+        full = render_cine(spec)
+        ablated = render_cine(replace(spec, ablate=(feature,)))
+        assert (ablated.fps, ablated.hr, ablated.labels) == (full.fps, full.hr, full.labels)
+        assert ablated.patient == full.patient
+        if feature != "framing":
+            assert ablated.region == full.region
+        diffs.append(np.abs(ablated.frames[1].astype(int) - full.frames[1].astype(int)).mean())
+    assert max(diffs) > 0.1, (feature, diffs)  # grey levels (0-255) change where it acts
     with pytest.raises(ValueError, match="unknown realism feature"):
         replace(spec, ablate=("glitter",))

@@ -66,7 +66,7 @@ class HeartParams:
             shortening=rng.uniform(0.7, 1.4),
             echo_myo=rng.uniform(0.6, 1.4),
             echo_peri=rng.uniform(2.0, 8.0),
-            echo_wall=rng.uniform(0.25, 1.0),  # thin atrial and aortic walls: greyer than myo
+            echo_wall=rng.uniform(0.15, 0.7),  # thin atrial and aortic walls: greyer than myo
             echo_valve=rng.uniform(2.0, 8.0),
             echo_blood=rng.uniform(0.0005, 0.01),
             fat=rng.uniform(0.1, 0.9),

@@ -93,7 +93,7 @@ DEPTH_RANGE = {
     "SAXMID": (12.0, 20.0),
     "SAXBASAL": (12.0, 20.0),
 }
-DEPTH_RANGE_DEFAULT = (11.0, 19.0)
+DEPTH_RANGE_DEFAULT = (10.0, 18.0)
 
 
 def gaussian_kernel(sigma: float) -> Arr:

@@ -104,9 +104,11 @@ def view_pose(
     if view in ("A4C", "A5C", "A2C", "A3C"):
         dist = rng.uniform(1.6, 3.0)
         if view in ("A4C", "A5C"):
-            # the sonographer aims along the septum so both ventricles are in the sector, not
-            # down the LV's middle: the beam turns towards the RV by 9° on average
-            roll -= np.deg2rad(9.0 if aim else 0.0)
+            # framings range from LV-focused (the beam down the LV's middle, the RV half in
+            # view: CAMUS- and EchoNet-style studies) to both ventricles (aimed along the
+            # septum, the beam turned up to 14° towards the RV)
+            shift = float(rng.uniform(-2.0, 14.0))  # drawn either way (ablation pairs)
+            roll -= np.deg2rad(shift if aim else 0.0)
             info["roll_deg"] = float(np.rad2deg(roll))
             phi = _deg(rng, -7, 7)
             # the tilt that aims the plane at the aortic valve of this heart
