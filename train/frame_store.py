@@ -62,7 +62,8 @@ def default_store_dir(data: str | Path, input_hw: tuple[int, int], interpolation
     h, w = input_hw
     data = Path(data)
     base = data / ".frame_store"
-    if not os.access(data, os.W_OK) and not base.is_dir():
+    read_only = not os.access(data, os.W_OK) or not data.stat().st_mode & 0o222
+    if read_only and not base.is_dir():  # (root may write anywhere: the mode bits tell)
         import hashlib
 
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

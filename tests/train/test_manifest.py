@@ -103,3 +103,22 @@ def test_read_only_data_folder_keeps_its_store_in_the_cache(tmp_path, monkeypatc
     got = frame_store.default_store_dir(data, (60, 80), "bilinear")
     assert got.parent.parent == tmp_path / "cache" / "echostream" / "frame_store"
     assert got.name == "g60x80-bilinear"
+
+
+def test_folder_without_write_bits_keeps_its_store_in_the_cache_even_for_root(
+    tmp_path, monkeypatch
+):
+    """A shared, read-only dev set (mode r-x): root could write into it, but must not."""
+    import os
+
+    from echostream.train.frame_store import default_store_dir
+
+    data = tmp_path / "shared"
+    data.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    os.chmod(data, 0o555)
+    try:
+        got = default_store_dir(data, (60, 80), "bilinear")
+    finally:
+        os.chmod(data, 0o755)
+    assert got.parent.parent == tmp_path / "cache" / "echostream" / "frame_store"
