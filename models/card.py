@@ -30,7 +30,7 @@ PRECISION_SUFFIXES = tuple(PRECISION_SUFFIX.values())
 WARNING_SIMULATED = (
     "**This model has never seen a real patient.** It was trained only on simulated echo "
     "images. It is not a medical device, is not validated for any clinical use, and its "
-    "accuracy on real scans is unknown."
+    "accuracy on real scans is known only from the small real sets named below, if any."
 )
 WARNING_NOT_SIMULATED = (
     "**This model is not a medical device** and is not validated for any clinical use. Its "
@@ -242,6 +242,37 @@ def _metrics_section(doc: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _real_section(eval_dir: Path) -> list[str]:
+    """A real labelled folder's evaluation (``evaluate MODEL --data REAL``): headline numbers
+    and every item's top-1/top-2, with the small-n caveat."""
+    import csv
+
+    from echostream.train.evaluate import headline_rows, item_rows_markdown
+
+    doc = json.loads((eval_dir / "metrics.json").read_text())
+    if doc.get("simulated_data"):
+        raise ValueError(f"{eval_dir}: that evaluation is on simulated data, not real files")
+    items = []
+    with (eval_dir / "items.csv").open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            row["top1_right"] = row["top1_right"] == "True"
+            row["top2_right"] = row["top2_right"] == "True"
+            row["top1_share"] = float(row["top1_share"])
+            items.append(row)
+    data = Path(str(doc.get("data", eval_dir))).name
+    return [
+        f"## Real labelled files: `{data}` ({len(items)} items)",
+        "",
+        f"A smoke test on {len(items)} real stills and cines, not a validation: with so few "
+        "items one item moves the accuracy by several points, and they come from few sources.",
+        "",
+        *headline_rows(doc["metrics"]),
+        "",
+        *item_rows_markdown(items),
+        "",
+    ]
+
+
 def write_model_card(
     model_file: str | Path,
     metrics_json: str | Path,
@@ -251,8 +282,10 @@ def write_model_card(
     train_command: str | Sequence[str],
     eval_command: str | Sequence[str],
     out: str | Path | None = None,
+    real_evals: Sequence[str | Path] = (),
 ) -> Path:
-    """Write the card (default ``<model>.md`` beside the ONNX file); returns its path."""
+    """Write the card (default ``<model>.md`` beside the ONNX file); returns its path.
+    ``real_evals``: report folders of evaluations on real labelled files (their own section)."""
     model_file = Path(model_file)
     info = ModelInfo.from_onnx(model_file)
     doc = json.loads(Path(metrics_json).read_text())
@@ -311,6 +344,7 @@ def write_model_card(
         "",
         *_data_section("Test dataset", test),
         *_metrics_section(doc),
+        *(line for folder in real_evals for line in _real_section(Path(folder))),
         "## Reproduce",
         "",
         "Train and export:",

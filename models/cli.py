@@ -210,6 +210,12 @@ def model_card_cmd(
         None, "--eval-command", help="Exact evaluation command (repeat for several)."
     ),
     out: Path | None = typer.Option(None, "--out", help="Card path (default <model>.md)."),
+    real_eval: list[Path] = typer.Option(
+        None,
+        "--real-eval",
+        help="Report folder of `evaluate MODEL --data REAL_FOLDER` (real labelled files); "
+        "repeat for several.",
+    ),
 ) -> None:
     """Write a markdown model card from the model file, manifests and metrics.json."""
     from echostream.stream.model_file import ModelFileError
@@ -227,6 +233,7 @@ def model_card_cmd(
             train_command=train_command or derived[0],
             eval_command=eval_command or derived[1],
             out=out,
+            real_evals=real_eval or (),
         )
     except (ModelFileError, FileNotFoundError, KeyError) as err:
         _fail(f"{err}")

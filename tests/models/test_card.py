@@ -194,3 +194,42 @@ def test_model_card_command(export):
     args[3] = str(root / "other.json")
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 1 and "someone-else.onnx" in r.output and "Traceback" not in r.output
+
+
+def test_card_reports_real_labelled_files_per_item(export):
+    """--real-eval: a real folder's evaluation gets its own section (n, caveat, every item's
+    top-1/top-2), read from its metrics.json and items.csv; a simulated one is refused."""
+    root, train, test, _ = export
+    real = root / "eval_real"
+    real.mkdir()
+    doc = _metrics(real / "metrics.json", "model.onnx")
+    doc["simulated_data"] = False
+    doc["data"] = "/somewhere/real-dev"
+    (real / "metrics.json").write_text(json.dumps(doc))
+    (real / "items.csv").write_text(
+        "item,frames,truth,top1,top1_share,top1_mean_prob,top2,top2_share,top1_right,top2_right\n"
+        "a4c.png,1,A4C,A4C,1.0,0.9,A5C,0.0,True,True\n"
+        "clip.mp4,40,PLAX,SAXMID,0.6,0.5,PLAX,0.4,False,True\n"
+        "psax.png,1,SAXMID,PLAX,1.0,0.7,SUB4C,0.0,False,False\n"
+    )
+    card = write_model_card(
+        root / "model.onnx",
+        root / "metrics.json",
+        train_manifest=train,
+        test_manifest=test,
+        train_command="t",
+        eval_command="e",
+        real_evals=[real],
+    ).read_text()
+    assert "## Real labelled files: `real-dev` (3 items)" in card
+    assert (
+        "top-1 1/3, top-2 2/3" in card
+        and "| clip.mp4 | PLAX | SAXMID (60 %) | PLAX | top-2 |" in card
+    )
+    assert "not a validation" in card
+    doc["simulated_data"] = True
+    (real / "metrics.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="simulated data, not real files"):
+        write_model_card(root / "model.onnx", root / "metrics.json", train_manifest=train,
+                         test_manifest=test, train_command="t", eval_command="e",
+                         real_evals=[real])  # fmt: skip
