@@ -247,7 +247,8 @@ def _real_section(eval_dir: Path) -> list[str]:
     and every item's top-1/top-2, with the small-n caveat."""
     import csv
 
-    from echostream.train.evaluate import headline_rows, item_rows_markdown
+    from echostream.train.evaluate import headline_rows
+    from echostream.train.evaluate_items import item_rows_markdown
 
     doc = json.loads((eval_dir / "metrics.json").read_text())
     if doc.get("simulated_data"):

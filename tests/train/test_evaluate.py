@@ -165,3 +165,24 @@ def test_train_and_evaluate_commands(toy_data, tmp_path):
     model, ck = load_checkpoint(run / "final.pt")
     assert model.cfg.mean[0] > 0.05 and model.cfg.std[0] > 0.05  # training-set whitening saved
     assert ck["config"]["train"]["epochs"] == 1 and ck["provenance"]["simulated_data"] is False
+
+
+def test_item_results_vote_then_probability_and_truth_probability():
+    """One row per cine: top-1 by vote share, ties and runner-up by mean probability; the
+    doctest examples of the module run too."""
+    import doctest
+
+    import numpy as np
+
+    from echostream.train import evaluate_items
+    from echostream.train.evaluate_items import item_results
+
+    probs = np.array([[0.5, 0.4, 0.1], [0.2, 0.7, 0.1], [0.45, 0.1, 0.45], [0.1, 0.1, 0.8]])
+    rows = item_results(
+        np.array([1, 1, 2, 2]), probs, np.array([7, 7, 9, 9]), ["A", "B", "C"], {7: "x.mp4"}
+    )
+    x, other = rows
+    assert (x["item"], x["top1"], x["top2"], x["top1_share"]) == ("x.mp4", "B", "A", 0.5)
+    assert x["top1_right"] and x["truth_mean_prob"] == 0.55  # tie 1-1: B's mean 0.55 > A's
+    assert (other["item"], other["top1"], other["top2_right"]) == ("9", "C", True)
+    assert doctest.testmod(evaluate_items).failed == 0
