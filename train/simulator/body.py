@@ -23,17 +23,11 @@ class BodyMaps:
     clutter: Arr  # near-field haze / reverberation, added everywhere
     gain: Arr  # multiplicative amplitude map: rib shadows, lateral dropout
     imp: Arr  # acoustic impedance outside the heart (lung ≈ 0.3: a strong specular boundary)
-    lung_echo: float = 0.001  # the lung's (near black) echogenicity
-    behind_gap: float | None = None  # cm: lung right behind the heart, this far from it
 
 
 # How likely lung lies beside (lateral) and behind (deep) the heart in each acoustic window.
 LUNG_SIDE = {"PLAX": 0.6, "SAXMID": 0.6, "SAXBASAL": 0.6, "SUB4C": 0.15}  # apical: 0.8
 LUNG_DEEP = {"PLAX": 0.7, "SAXMID": 0.7, "SAXBASAL": 0.6, "SUB4C": 0.1}  # apical: 0.3
-# Parasternal windows: the left lung lies against the posterior pericardium, whose boundary
-# with air is the brightest echo of the picture (a curved band under the LV in short axis,
-# a straight one in long axis). Placed per frame behind the moving heart (cine.py).
-LUNG_BEHIND = {"PLAX": 0.75, "SAXMID": 0.75, "SAXBASAL": 0.65}
 
 
 def _lung_mask(acq: Acquisition, view: str, rng: np.random.Generator, r_cw: float) -> Arr:
@@ -86,10 +80,7 @@ def body_maps(
     echo = echo * (1 + 0.5 * _smooth_noise(rng, nb, 8)[None, :].clip(-1, 1))
     lung_mask = _lung_mask(acq, view, rng, r_cw) & lung
     a_lines = 1 + 2.0 * np.exp(-0.5 * ((r % (r_cw + 0.4)) / 0.15) ** 2)  # pleural reverberation
-    lung_echo = float(rng.uniform(0.0003, 0.004))
-    echo = np.where(lung_mask, lung_echo * a_lines, echo)
-    behind = rng.random() < LUNG_BEHIND.get(view, 0.0)
-    gap = float(rng.uniform(0.05, 0.8))
+    echo = np.where(lung_mask, rng.uniform(0.0003, 0.004) * a_lines, echo)
     imp = np.where(lung_mask, 0.3, np.where(r < r_cw, 0.95 + 0.1 * (layers > 0.5), 1.0))
     if view == "SUB4C":  # liver between the abdominal wall and the heart
         c_lat, c_dep = rng.uniform(-2.0, 2.0), rng.uniform(3.0, 5.0)
@@ -127,10 +118,5 @@ def body_maps(
         gain_db = gain_db - rng.uniform(6, 16) * np.clip((frac - start) / (1 - start), 0, 1)[None]
     gain = (10.0 ** (gain_db / 20.0)).astype(np.float32)
     return BodyMaps(
-        echo.astype(np.float32),
-        clutter.astype(np.float32),
-        gain,
-        imp.astype(np.float32),
-        lung_echo=lung_echo,
-        behind_gap=gap if behind and lung else None,
+        echo.astype(np.float32), clutter.astype(np.float32), gain, imp.astype(np.float32)
     )

@@ -312,8 +312,6 @@ def render_cine(spec: CineSpec) -> Cine:
         )
         echo, tissue, inside, imp = heart.paint(x0, y0, z0, st, points_cache[2])
         imp = np.where(inside, imp, body.imp[::2])  # the anatomy is on every other sample
-        behind = _behind_heart(inside, body.behind_gap, samples_per_cm / 2)
-        imp = np.where(behind, np.float32(0.3), imp)
         if "anisotropy" not in off:
             echo = echo * imager.anisotropy(tissue & inside, samples_per_cm / 2)
         if "specular" not in off:
@@ -328,8 +326,6 @@ def render_cine(spec: CineSpec) -> Cine:
         inside = _repeat(inside, acq.n_samples)
         cells = cell_hash(a, b, c)
         static_echo = np.where(inside, static_heart, static_body)
-        if behind is not None:
-            static_echo = np.where(_repeat(behind, acq.n_samples), body.lung_echo, static_echo)
         zfield = imager.scatterers(echo, tissue, cells, frame_rng, static_echo, static_field)
         env = imager.envelope(zfield, frame_rng, body.gain)
         frames.append(screen.compose(imager.log_compress(env), t))
@@ -353,17 +349,6 @@ def render_cine(spec: CineSpec) -> Cine:
         info,
         moving,
     )
-
-
-def _behind_heart(inside: Arr, gap_cm: float | None, samples_per_cm: float) -> Arr | None:
-    """Beam-space mask of what lies deeper than the heart (plus ``gap_cm``) along each beam
-    that crosses it; None when there is no lung behind the heart."""
-    if gap_cm is None:
-        return None
-    rows = np.arange(inside.shape[0])[:, None]
-    hit = inside.any(axis=0)
-    last = np.where(hit, inside.shape[0] - 1 - np.argmax(inside[::-1], axis=0), inside.shape[0])
-    return (rows > last[None, :] + gap_cm * samples_per_cm) & hit[None, :]
 
 
 def _ablate_acquisition(acq: Acquisition, off: set[str]) -> Acquisition:
