@@ -16,11 +16,5 @@ if command -v qemu-x86_64 >/dev/null; then
     echo "qemu-user already installed: $(qemu-x86_64 --version | head -1)"
     exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends qemu-user
+bash apt-install.sh --no-install-recommends qemu-user
 qemu-x86_64 --version | head -1
