@@ -8,7 +8,7 @@ verdict comes from :func:`echostream.stream.verdict.cine_verdict`, and the playb
 
 Example::
 
-    engine = load_engine("models/zoo/baseline_sim_v1.onnx", "auto")
+    engine = load_engine("models/zoo/realecho_v2.onnx", "auto")
     result = classify_cine("a4c.dcm", engine, smoother_config(alpha=0.3), out_dir="/tmp/demo")
     print(result.verdict.label, result.video)
 """

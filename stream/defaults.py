@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-DEFAULT_MODEL_FILE = "baseline_sim_v1.onnx"
+DEFAULT_MODEL_FILE = "realecho_v2.onnx"
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "stream.yaml"
 
 #: The same values as ``configs/stream.yaml`` (a test keeps them equal), so an installed wheel
@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def default_model_path() -> Path:
-    """The shipped model file (``models/zoo/baseline_sim_v1.onnx``); it may not exist yet."""
+    """The shipped model file (``models/zoo/realecho_v2.onnx``); it may not exist yet."""
     return Path(str(resources.files("echostream.models") / "zoo" / DEFAULT_MODEL_FILE))
 
 
@@ -78,8 +78,8 @@ def missing_model_message(path: Path) -> str:
     if path == default_model_path():
         return (
             f"the default model {path} is missing: train and export it "
-            "(`echostream export CHECKPOINT --out models/zoo/baseline_sim_v1.onnx`, see "
-            "models/zoo/README.md) or pass --model FILE.onnx"
+            "(`echostream export CHECKPOINT --out models/zoo/realecho_v2.onnx`, see "
+            "scripts/make_default_model.sh) or pass --model FILE.onnx"
         )
     return f"{path}: no such model file"
 

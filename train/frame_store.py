@@ -10,8 +10,8 @@ Layout of a store folder (one per input size and interpolation)::
 
 Frames go through the same reader and ultrasound-region crop as the runtime
 (:func:`echostream.stream.sources.open_source`), so training sees what the classifier will see.
-Building is incremental: cines already stored (same key, size and mtime) are not decoded again;
-new ones are appended. Epochs read the memmap and never decode DICOM.
+Building is incremental: cines already stored (same key, size and mtime, same crop detector)
+are not decoded again; new ones are appended. Epochs read the memmap and never decode DICOM.
 
 Example::
 
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from echostream.stream.sources.sector import DETECTOR_VERSION
 from echostream.stream.views import VIEWS
 
 from .manifest import Manifest, ManifestEntry, Problem
@@ -228,11 +229,15 @@ def build_frame_store(
         )
     frame_bytes = hw[0] * hw[1]
     committed = int(meta.get("n_frames", 0))
+    if meta.get("crop", 1) != DETECTOR_VERSION:  # stored with other crops: decode again
+        committed = 0
     frames_path = root / "frames.u8"
     if frames_path.exists() and frames_path.stat().st_size != committed * frame_bytes:
         os.truncate(frames_path, committed * frame_bytes)  # drop a half-written cine
     stored = {
-        r["key"]: r for r in _read_cines(root) if int(r["start"]) + int(r["count"]) <= committed
+        r["key"]: r
+        for r in (_read_cines(root) if committed else [])
+        if int(r["start"]) + int(r["count"]) <= committed
     }
 
     todo = []
@@ -261,14 +266,17 @@ def build_frame_store(
         _write_table(root / "cines.csv", rows, CINE_COLUMNS)
         meta = {
             "version": FORMAT_VERSION,
+            "crop": DETECTOR_VERSION,
             "hw": list(hw),
             "interpolation": interpolation,
             "n_frames": committed,
         }
         (root / "meta.json").write_text(json.dumps(meta, indent=1))
-    elif not meta:
+    elif not meta or meta.get("crop", 1) != DETECTOR_VERSION:
+        _write_table(root / "cines.csv", [], CINE_COLUMNS)
         meta = {
             "version": FORMAT_VERSION,
+            "crop": DETECTOR_VERSION,
             "hw": list(hw),
             "interpolation": interpolation,
             "n_frames": 0,

@@ -394,7 +394,9 @@ class DicomSource(FrameSource):
     def _set_region(self, estimate: bool) -> None:
         """Crop to the scan sector: detected in a few frames, inside the header's ultrasound
         region when there is one (it often holds the fan with wide margins), so every source
-        is cropped alike; the header's region, else the whole image, when detection fails."""
+        is cropped alike; the header's region, else the whole image, when detection fails.
+        Inside a header region only a fan (apex, two edges) replaces it: a mere bright blob
+        there is image content, not a tighter frame."""
         header = self.info.region
         fan = None
         if estimate:
@@ -409,6 +411,8 @@ class DicomSource(FrameSource):
                             continue  # a bad frame is reported when it is reached
                         frames.append(pixels)
             fan = detect_fan(frames, scale=scale, full_size=(self._rows, self._cols), within=header)
+            if header is not None and fan is not None and fan.kind != "sector":
+                fan = None  # inside the scanner's region only a clear fan is worth a tighter crop
         if fan is not None:
             self.info.region, self.info.fan = fan.region, fan.to_dict()
             if header is None:

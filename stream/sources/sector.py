@@ -34,7 +34,9 @@ from ..frame import Region
 
 Arr = np.ndarray
 WORK_SIDE = 320  # the long side of the working image (px)
+DETECTOR_VERSION = 2  # bump when boxes change: frame stores made with older boxes are rebuilt
 _MIN_AREA = 0.04  # the fan covers at least this fraction of the (searched) image
+_KEEP_BLOB = 0.1  # other areas at least this fraction of the largest belong to the fan too
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,9 @@ def _disk(r: int) -> Arr:
     return (x * x + y * y) <= r * r + r
 
 
-def _largest_blob(mask: Arr) -> Arr | None:
+def _largest_blob(mask: Arr, keep: float = 0.0) -> Arr | None:
+    """The largest connected area of ``mask``, with every other one at least ``keep`` times
+    its size (a fan whose dark band splits it: near-field tissue apart from the heart)."""
     from scipy import ndimage
 
     labels, n = ndimage.label(mask)
@@ -124,7 +128,9 @@ def _largest_blob(mask: Arr) -> Arr | None:
         return None
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    return labels == int(np.argmax(sizes))
+    if keep <= 0.0:
+        return labels == int(np.argmax(sizes))
+    return np.isin(labels, np.flatnonzero(sizes >= max(1, keep * sizes.max())))
 
 
 def _convex_fill(blob: Arr) -> Arr:
@@ -298,7 +304,7 @@ def detect_fan(
     from scipy import ndimage
 
     body = ndimage.binary_opening(raw, structure=_disk(r))
-    blob = _largest_blob(body)
+    blob = _largest_blob(body, keep=_KEEP_BLOB)
     if blob is None or blob.sum() < _MIN_AREA * blob.size:
         return None
     hull = _convex_fill(ndimage.binary_closing(blob, structure=_disk(r), border_value=0))

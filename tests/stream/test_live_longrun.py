@@ -1,5 +1,5 @@
 """The live path over long runs and under concurrency: fixed-memory latency histograms (a
-100k-frame soak with flat RSS), the smoother reset on reconnect, the sink writer's errors and
+100k-frame soak with flat memory), the smoother reset on reconnect, the sink writer's errors and
 close order, and the GIL switch interval shared by concurrent runs."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 import threading
 import tracemalloc
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -62,11 +61,6 @@ class GatedSource(FrameSource):
         self.closed.set()
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 / 2**20
-
-
 # -- histogram -----------------------------------------------------------------------------
 
 
@@ -117,24 +111,31 @@ def test_live_report_memory_is_fixed() -> None:
     assert report.summary()["frame_to_label_ms"]["n"] == 101_000
 
 
-@pytest.mark.skipif(not Path("/proc/self/statm").is_file(), reason="RSS read from /proc")
 @pytest.mark.slow
-def test_soak_100k_frames_through_the_live_path_keeps_rss_flat() -> None:
+def test_soak_100k_frames_through_the_live_path_keeps_memory_flat() -> None:
+    """Python memory held by the live path (all its threads, traced from frame 20k on) stays
+    flat; process RSS is not used: in a long test session it moves with everything else."""
     n = 100_000
     src = GatedSource(n)
-    rss: dict[int, float] = {}
+    held: dict[int, int] = {}
 
     def on_result(r) -> None:  # noqa: ANN001
         src.room.release()
-        if r.index in (20_000, n - 1):
-            rss[r.index] = rss_mb()
+        if r.index == 20_000:
+            tracemalloc.start()
+            held[r.index] = tracemalloc.get_traced_memory()[0]
+        elif r.index == n - 1:
+            held[r.index] = tracemalloc.get_traced_memory()[0]
 
     chain = TemporalChain.from_config({"stages": ["ema", "vote", "uncertain"]}, fps=30.0)
-    report = run_live(fake_engine(), src, chain, queue_size=64, on_result=on_result,
-                      sinks=[NullSink()])  # fmt: skip
+    try:
+        report = run_live(fake_engine(), src, chain, queue_size=64, on_result=on_result,
+                          sinks=[NullSink()])  # fmt: skip
+    finally:
+        tracemalloc.stop()
     assert report.frames_labelled == n and report.dropped_reader == 0 and report.error is None
     # Lists of every latency and stage time grew 15 MB over these 80k frames; histograms ~0.
-    assert rss[n - 1] - rss[20_000] < 3.0, rss
+    assert held[n - 1] - held[20_000] < 1_000_000, held
     summary = report.summary()
     assert summary["frame_to_label_ms"]["n"] == n
     assert summary["stages_ms"]["overlay"]["n"] > 0  # the sink thread drew (what it kept up with)

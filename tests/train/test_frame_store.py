@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 
 import numpy as np
 
 from echostream.stream.sources import open_source
+from echostream.stream.sources.sector import DETECTOR_VERSION
 from echostream.train.frame_store import build_frame_store, open_frame_store, read_cine
 from echostream.train.manifest import read_manifest
 
@@ -91,3 +93,18 @@ def test_half_written_cine_is_dropped(toy_data, tmp_path):
         fh.write(b"\0" * 1000)
     s = build_frame_store(read_manifest(data), store_dir, (60, 80), progress=False)
     assert (store_dir / "frames.u8").stat().st_size == 12 * 60 * 80 and len(s.frames) == 12
+
+
+def test_store_made_with_another_crop_detector_is_decoded_again(toy_data, tmp_path):
+    data = tmp_path / "data"
+    _copy(toy_data, data, 2)
+    store_dir = tmp_path / "store"
+    build_frame_store(read_manifest(data), store_dir, (60, 80), progress=False)
+    meta = json.loads((store_dir / "meta.json").read_text())
+    meta.pop("crop")  # as written before the crop detector was versioned
+    (store_dir / "meta.json").write_text(json.dumps(meta))
+    with (store_dir / "frames.u8").open("r+b") as fh:  # stale crops: poison the stored frames
+        fh.write(b"\xff" * (12 * 60 * 80))
+    s = build_frame_store(read_manifest(data), store_dir, (60, 80), progress=False)
+    assert len(s.frames) == 12 and int(np.asarray(s.frames).min()) < 255
+    assert json.loads((store_dir / "meta.json").read_text())["crop"] == DETECTOR_VERSION
