@@ -11,8 +11,9 @@ skipped when the script is run again) and ``OUT/ablation.md``.
     python scripts/real_echo_ablation.py --real ../shared/real-dev --out runs/ablation \\
         [--patients 96] [--frames 8] [--seed 201] [--only full,-specular,aug-gamma]
 
-Hours on a 2-core CPU (about 10 minutes a variant, 3 more for each simulated dataset). Real-folder numbers on a few dozen items
-are noisy: one item is several points.
+Hours on a 2-core CPU (about 8 minutes a variant, 3 more for each simulated dataset).
+Real-folder numbers on a few dozen items are noisy: one item is several points, and two runs
+of the same variant can differ by a few items.
 """
 
 from __future__ import annotations
