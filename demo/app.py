@@ -99,14 +99,17 @@ def backend_choices() -> tuple[list[str], str]:
     return avail, "; ".join(missing)
 
 
-def check_upload(path: str | Path, max_mb: float = DEFAULT_MAX_UPLOAD_MB) -> str | None:
-    """None when ``path`` is an acceptable upload, else a one-line reason naming the file.
+def check_upload(
+    path: str | Path, max_mb: float = DEFAULT_MAX_UPLOAD_MB, *, shown: str | None = None
+) -> str | None:
+    """None when ``path`` is an acceptable upload, else a one-line reason naming the file
+    (as ``shown``: the page never shows an upload's own name, which may be the patient's).
 
     >>> check_upload("notes.txt")
     'notes.txt: .txt files are not accepted; upload a DICOM cine, an MP4/AVI video or an image'
     """
     p = Path(path)
-    name = p.name
+    name = shown or p.name
     suffix = p.suffix.lower()
     if suffix and suffix not in ACCEPTED_SUFFIXES:
         return (
@@ -165,12 +168,23 @@ def verdict_markdown(result: CineResult, backend: str) -> str:
     return "\n\n".join(lines)
 
 
-def facts_rows(result: CineResult) -> list[list[str]]:
-    """Acquisition facts (never a patient field): frames, fps, size, vendor, encoding, region."""
+def upload_label(upload: str | Path) -> str:
+    """What the page calls an upload: never its own name (often the patient's).
+
+    >>> upload_label("/tmp/gradio/3f2a/DOE_JOHN_1970.DCM")
+    'your upload (.dcm)'
+    """
+    suffix = Path(upload).suffix.lower()
+    return f"your upload ({suffix})" if suffix in ACCEPTED_SUFFIXES else "your upload"
+
+
+def facts_rows(result: CineResult, shown_name: str) -> list[list[str]]:
+    """Acquisition facts (never a patient field): frames, fps, size, vendor, encoding, region;
+    the file as ``shown_name``."""
     i = result.info
     region = i.region
     rows = [
-        ["file", Path(i.name).name],
+        ["file", shown_name],
         ["kind", i.kind],
         ["frames", str(i.n_frames if i.n_frames is not None else len(result.times))],
         ["fps", f"{i.fps:.2f} ({i.fps_origin})"],
@@ -301,10 +315,10 @@ def run_upload(
     if upload:
         if session is not None and in_gradio_cache(upload):  # Gradio's copy, not the original
             state.files.adopt(session, upload)
-        problem = check_upload(upload, state.max_upload_mb)
+        path, shown_name = Path(upload), upload_label(upload)
+        problem = check_upload(upload, state.max_upload_mb, shown=shown_name)
         if problem:
             return (f"**Problem:** {problem}", *empty)
-        path, shown_name = Path(upload), Path(upload).name
     elif example:
         try:
             path, shown_name = ex.example_path(example, root=None), example
@@ -340,7 +354,7 @@ def run_upload(
         str(result.video) if result.video else None,
         figure,
         verdict_markdown(result, backend_name),
-        facts_rows(result),
+        facts_rows(result, shown_name),
         timing_rows(result),
     )
 

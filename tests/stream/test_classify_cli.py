@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from echostream.stream import cli_stream
+from echostream.stream import cli_stream, defaults
 from echostream.stream.defaults import DEFAULT_MODEL_FILE
 
 from .conftest import synthetic_frames
@@ -98,12 +98,21 @@ def test_classify_table_output(ybr_color_path, stream_model) -> None:
     assert "baseline" in res.stdout and "simulated" in res.stdout
 
 
-def test_missing_model_says_which_file(tmp_path, small_cine) -> None:
+def test_missing_model_says_which_file(tmp_path, small_cine, monkeypatch) -> None:
     res = run(small_cine, "--model", tmp_path / "nope.onnx")
     assert res.exit_code == 2 and "nope.onnx" in res.stderr
-    res = run(small_cine)  # the shipped default, which may not be built yet
-    if res.exit_code == 2:
-        assert DEFAULT_MODEL_FILE in res.stderr and "--model" in res.stderr
+    # the shipped default, as a checkout where it was never built would have it
+    monkeypatch.setattr(defaults, "default_model_path", lambda: tmp_path / DEFAULT_MODEL_FILE)
+    res = run(small_cine)
+    assert res.exit_code == 2, res.output
+    assert DEFAULT_MODEL_FILE in res.stderr and "--model" in res.stderr
+    assert "make_default_model.sh" in res.stderr
+
+
+def test_the_shipped_default_model_is_there_and_used(small_cine) -> None:
+    res = run(small_cine, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["model"]["file"].endswith(DEFAULT_MODEL_FILE)
 
 
 def test_nothing_to_classify(tmp_path, stream_model) -> None:
