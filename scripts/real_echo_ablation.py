@@ -9,7 +9,8 @@ split. Results go to ``OUT/results.jsonl`` (one line per variant; finished varia
 skipped when the script is run again) and ``OUT/ablation.md``.
 
     python scripts/real_echo_ablation.py --real ../shared/real-dev --out runs/ablation \\
-        [--patients 96] [--frames 8] [--seed 201] [--only full,-specular,aug-gamma]
+        [--patients 96] [--frames 8] [--seed 201] [--only full,-specular,aug-gamma] \\
+        [--train-seeds 0,1,2]
 
 Hours on a 2-core CPU (about 8 minutes a variant, 3 more for each simulated dataset).
 Real-folder numbers on a few dozen items are noisy: one item is several points, and two runs
@@ -39,7 +40,7 @@ def variants() -> list[tuple[str, tuple[str, ...], dict]]:
     base = _base_realism()
     for op in OPS:
         out.append((f"aug-{op}", (), {"augment": {"realism": {**base, op: 0.0}}}))
-    out.append(("aug-none", (), {"augment": {"realism": {}}}))
+    out.append(("aug-none", (), {"augment": {"realism": dict.fromkeys(OPS, 0.0)}}))
     return out
 
 
@@ -69,14 +70,14 @@ def simulate(root: Path, off: tuple[str, ...], args: argparse.Namespace) -> Path
     return out
 
 
-def run_variant(name: str, data: Path, over: dict, args: argparse.Namespace) -> dict:
+def run_variant(name: str, data: Path, over: dict, args: argparse.Namespace, seed: int) -> dict:
     from echostream.models.export import export_checkpoint
     from echostream.train.config import load_config
     from echostream.train.evaluate_onnx import evaluate_onnx
     from echostream.train.runner import train_main
 
-    cfg = load_config(CONFIG, scale="dev", overrides=over)
-    run = args.out / "runs" / name
+    cfg = load_config(CONFIG, scale="dev", overrides={**over, "seed": seed})
+    run = args.out / "runs" / (name if seed == 0 else f"{name}@s{seed}")
     t0 = time.time()
     if not (run / "final.pt").is_file():
         train_main(cfg, data, out=run, progress=False, evaluate_test=False)
@@ -87,6 +88,7 @@ def run_variant(name: str, data: Path, over: dict, args: argparse.Namespace) -> 
     items = list(csv.DictReader((run / "eval_real" / "items.csv").open()))
     return {
         "variant": name,
+        "seed": seed,
         "data": data.name,
         "minutes": round((time.time() - t0) / 60, 1),
         "real_items": len(items),
@@ -100,25 +102,33 @@ def run_variant(name: str, data: Path, over: dict, args: argparse.Namespace) -> 
 
 
 def write_table(results: list[dict], path: Path, args: argparse.Namespace) -> None:
-    full = next((r for r in results if r["variant"] == "full"), None)
-    lines = [
-        "| variant | real items top-1 | top-2 | real frames | real p(truth) | sim. val frames |",
-        "|---|---|---|---|---|---|",
-    ]
+    """One row per variant: per-seed real top-1 and the means over its seeds."""
+    import numpy as np
+
+    by_variant: dict[str, list[dict]] = {}
     for r in results:
-        n = r["real_items"]
-        delta = ""
-        if full is not None and r is not full:
-            d = r["real_top1"] - full["real_top1"]
-            delta = f" ({d:+d})"
+        by_variant.setdefault(r["variant"], []).append(r)
+    lines = [
+        "| variant | real items top-1 (per seed) | mean top-1 | mean top-2 | real frames "
+        "| real p(truth) | sim. val frames |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, runs in by_variant.items():
+        runs = sorted(runs, key=lambda r: r.get("seed", 0))
+        n = runs[0]["real_items"]
+
+        def mean(key: str, runs: list[dict] = runs) -> float:
+            return float(np.mean([r[key] for r in runs]))
+
+        seeds = ", ".join(f"{r['real_top1']} (s{r.get('seed', 0)})" for r in runs)
         lines.append(
-            f"| {r['variant']} | {r['real_top1']}/{n}{delta} | {r['real_top2']}/{n} | "
-            f"{100 * r['real_frame_accuracy']:.1f} % | {r['real_truth_prob']:.2f} | "
-            f"{100 * r['sim_val_frame_accuracy']:.1f} % (simulated) |"
+            f"| {name} | {seeds} | {mean('real_top1'):.1f}/{n} | {mean('real_top2'):.1f}/{n} | "
+            f"{100 * mean('real_frame_accuracy'):.1f} % | {mean('real_truth_prob'):.2f} | "
+            f"{100 * mean('sim_val_frame_accuracy'):.1f} % (simulated) |"
         )
     head = (
         f"Dev-scale runs: {args.patients} simulated patients × 8 views × {args.frames} frames, "
-        f"seed {args.seed}; real: `{args.real}`.\n\n"
+        f"data seed {args.seed}, training seeds as listed; real: `{args.real}`.\n\n"
     )
     path.write_text(head + "\n".join(lines) + "\n")
 
@@ -131,25 +141,30 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--seed", type=int, default=201)
     ap.add_argument("--only", default="", help="comma-separated variant names")
+    ap.add_argument("--train-seeds", default="0", help="comma-separated training seeds")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "results.jsonl"
-    done = {}
+    done: dict[tuple[str, int], dict] = {}
     if log.is_file():
-        done = {json.loads(line)["variant"]: json.loads(line) for line in log.open()}
+        for line in log.open():
+            r = json.loads(line)
+            done[(r["variant"], r.get("seed", 0))] = r
     wanted = {v for v in args.only.split(",") if v}
+    seeds = [int(x) for x in args.train_seeds.split(",") if x]
     for name, off, over in variants():
-        if (wanted and name not in wanted) or name in done:
-            continue
-        data = simulate(args.out / "data", off, args)
-        result = run_variant(name, data, over, args)
-        done[name] = result
-        with log.open("a") as fh:
-            fh.write(json.dumps(result) + "\n")
-        print(json.dumps({k: v for k, v in result.items() if k != "per_item"}), flush=True)
+        for seed in seeds:
+            if (wanted and name not in wanted) or (name, seed) in done:
+                continue
+            data = simulate(args.out / "data", off, args)
+            result = run_variant(name, data, over, args, seed)
+            done[(name, seed)] = result
+            with log.open("a") as fh:
+                fh.write(json.dumps(result) + "\n")
+            print(json.dumps({k: v for k, v in result.items() if k != "per_item"}), flush=True)
     order = [name for name, _, _ in variants()]
     write_table(
-        sorted(done.values(), key=lambda r: order.index(r["variant"])),
+        sorted(done.values(), key=lambda r: (order.index(r["variant"]), r.get("seed", 0))),
         args.out / "ablation.md",
         args,
     )
