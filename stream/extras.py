@@ -25,7 +25,6 @@ EXTRA_OF: dict[str, tuple[str, ...]] = {
     "onnxscript": ("train",),
     "sklearn": ("train",),
     "pandas": ("train",),
-    "scipy": ("train",),
     "onnxconverter_common": ("train",),
     "matplotlib": ("train", "demo"),
     "gradio": ("demo",),

@@ -6,6 +6,7 @@ dependency (``EXTRA_OF``) unimportable, as on a machine where it was never insta
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -80,13 +81,12 @@ def test_group_turns_only_optional_modules_into_one_line() -> None:
 @pytest.mark.parametrize(
     ("args", "module"),
     [
-        (["simulate", "--out", "{tmp}/sim", "--patients", "1"], "scipy"),
         (["train", str(REPO / "configs/exp1_baseline_adam.yaml"), "--data", "{tmp}"], "torch"),
         (["export", "{tmp}/ckpt.pt", "--out", "{tmp}/m.onnx"], "torch"),
         (["evaluate", "{tmp}/m.onnx", "--data", "{tmp}"], "torch"),
         (["bench", "models"], "torch"),
     ],
-    ids=["simulate", "train", "export", "evaluate", "bench-models"],
+    ids=["train", "export", "evaluate", "bench-models"],
 )
 def test_slim_install_commands_say_which_extra(
     args: list[str], module: str, tmp_path: Path
@@ -107,3 +107,23 @@ def test_slim_install_commands_say_which_extra(
     command = " ".join(a for a in args[:2] if not a.startswith(("{", "/", "-")))
     assert lines[0].startswith(f"error: echostream {command} needs {module}")
     assert "pip install 'echostream[train]'" in lines[0]
+
+
+def test_slim_install_runs_the_readme_main_job(tmp_path: Path) -> None:
+    """The README's set-up command installs no extra, then classifies pydicom's real cine:
+    every module that job touches (readers, sector detector, ONNX Runtime, smoother) must be
+    a runtime dependency."""
+    from pydicom import examples
+
+    cine = str(examples.get_path("ybr_color"))
+    res = subprocess.run(
+        [sys.executable, "-c", SLIM, ",".join(EXTRA_OF), "classify", cine, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-2000:] + res.stdout[-2000:]
+    out = json.loads(res.stdout)
+    assert out["summary"]["classified"] == 1, out
+    assert out["cines"][0]["view"] is not None
