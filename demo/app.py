@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from echostream.stream.defaults import default_model_path, load_stream_config  # noqa: E402
-from echostream.stream.errors import SourceError  # noqa: E402
+from echostream.stream.errors import SourceError, item_error  # noqa: E402
 from echostream.stream.model_file import ModelFileError, data_text  # noqa: E402
 from echostream.stream.overlay import ScreenMask  # noqa: E402
 from echostream.stream.sources import (  # noqa: E402
@@ -339,8 +339,7 @@ def run_upload(
     except (ModelFileError, RuntimeError) as err:  # the model file or backend: names itself
         return (f"**Problem:** {' '.join(str(err).split())}", *empty)
     except (OSError, ValueError) as err:  # a reader bug must not stop the server
-        msg = " ".join(f"{type(err).__name__}: {err}".split())
-        return (f"**Problem:** {shown_name}: {msg}", *empty)
+        return (f"**Problem:** {item_error(shown_name, err)}", *empty)
     backend_name = str(result.model.get("backend", {}).get("backend", backend))
     n = len(result.times)
     status = f"**Done:** {shown_name}: {n} frame{'s' if n != 1 else ''} classified in " + (

@@ -143,7 +143,7 @@ def classify_cine(
         results = list(run_file(engine, src, chain, batch_size=batch_size))
     wall = time.perf_counter() - t0
     if not results:
-        raise ValueError(f"{Path(path).name}: no frames")
+        raise ValueError("no frames")  # the caller names the file as the page shows it
     preds = [r.pred for r in results]
     raw = np.stack([r.probs for r in results])  # (N, K)
     stage_ms: dict[str, list[float]] = {s: [] for s in STAGE_NAMES}

@@ -295,3 +295,17 @@ def test_playback_outlines_the_crop_box(demo_model: Path, tmp_path: Path) -> Non
     assert reddish(rgb[120, max(0, x0 - 4) : x0 + 5]) and reddish(rgb[120, x1 - 4 : x1 + 5])
     assert not reddish(rgb[120, x0 + 20 : x1 - 20])  # nothing drawn across the picture
     assert rgb[0:8, 305:320].max() < 40  # the burned-in name outside the fan: blanked
+
+
+def test_a_reader_failure_names_the_upload_as_the_page_does(
+    state, tmp_path: Path, ybr_color_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload = tmp_path / "DOE_JOHN.dcm"
+    shutil.copy(ybr_color_path, upload)
+
+    def fails(path, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+
+    monkeypatch.setattr(demo_app, "classify_cine", fails)
+    status = _upload(state, str(upload))[0]
+    assert status == "**Problem:** your upload (.dcm): cannot read it (no such file or directory)"
