@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import onnx
 import torch
 from torch import nn
 
+from echostream.stream.atomic import atomic_path
 from echostream.stream.model_file import (
     ModelInfo,
     file_sha256,
@@ -79,15 +79,8 @@ def save_onnx(model: onnx.ModelProto, info: ModelInfo, out: str | Path) -> Model
     write_metadata(model, info)
     onnx.checker.check_model(model, full_check=False)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(model, tmp, save_as_external_data=False)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        onnx.save_model(model, str(tmp), save_as_external_data=False)
     return ModelInfo.from_model_proto(model, path=out)
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from echostream.stream.atomic import atomic_file, atomic_write
 from echostream.stream.sources.sector import DETECTOR_VERSION
 from echostream.stream.views import VIEWS
 
@@ -167,12 +168,10 @@ def _file_stamp(path: Path) -> tuple[str, str]:
 
 
 def _write_table(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_file(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _decode_all(
@@ -271,7 +270,7 @@ def build_frame_store(
             "interpolation": interpolation,
             "n_frames": committed,
         }
-        (root / "meta.json").write_text(json.dumps(meta, indent=1))
+        atomic_write(root / "meta.json", json.dumps(meta, indent=1))
     elif not meta or meta.get("crop", 1) != DETECTOR_VERSION:
         _write_table(root / "cines.csv", [], CINE_COLUMNS)
         meta = {
@@ -281,7 +280,7 @@ def build_frame_store(
             "interpolation": interpolation,
             "n_frames": 0,
         }
-        (root / "meta.json").write_text(json.dumps(meta, indent=1))
+        atomic_write(root / "meta.json", json.dumps(meta, indent=1))
     _write_table(
         root / "problems.csv",
         [{"key": p.key, "reason": p.reason} for p in problems],

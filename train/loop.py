@@ -32,6 +32,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from echostream.stream.atomic import atomic_file
+
 from .config import RunConfig
 
 HISTORY_COLUMNS = (
@@ -395,12 +397,10 @@ def _plain(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_file(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS)
         w.writeheader()
         w.writerows(history)
-    os.replace(tmp, path)
 
 
 def read_history(path: str | Path) -> list[dict[str, Any]]:

@@ -21,10 +21,11 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from ..atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +71,6 @@ class EngineKey:
         cc = self.compute_capability.replace(".", "")
         stem = f"trt{self.trt_version}-sm{cc}-{self.precision}-b{self.max_shape[0]}"
         return re.sub(r"[^A-Za-z0-9._-]", "_", stem) + f"-{self.digest()[:16]}"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class EngineCache:

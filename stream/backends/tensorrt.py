@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..model_file import ModelFileError, ModelInfo, file_sha256
 from .base import Backend
-from .engine_cache import EngineCache, EngineKey, atomic_write
+from .engine_cache import EngineCache, EngineKey
 
 log = logging.getLogger(__name__)
 

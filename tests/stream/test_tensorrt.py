@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,6 @@ from echostream.stream.backends.engine_cache import (
     ENV_CACHE_DIR,
     EngineCache,
     EngineKey,
-    atomic_write,
     default_cache_dir,
 )
 
@@ -82,20 +80,6 @@ def test_tampered_or_mismatched_entries_are_rejected(tmp_path: Path) -> None:
     assert cache.load(key()) is None
     side.unlink()
     assert cache.load(key()) is None
-
-
-def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path, monkeypatch) -> None:
-    target = tmp_path / "x.engine"
-    atomic_write(target, b"old")
-
-    def boom(src, dst):  # noqa: ANN001, ANN202
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["x.engine"]
 
 
 def test_cache_dir_default_and_env(monkeypatch, tmp_path: Path) -> None:

@@ -31,7 +31,6 @@ The run folder::
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import yaml
+
+from echostream.stream.atomic import atomic_write
 
 RESULT = "result.json"
 _UNAVAILABLE: dict[tuple[str, str | None], str] = {}  # (model, pretrained) → fallback label
@@ -397,12 +398,6 @@ def run_cell(spec: RunSpec | dict[str, Any], *, progress: bool = False) -> dict[
         },
         **facts,
     }
-    _atomic_write(run_dir / RESULT, json.dumps(out, indent=2, default=str))
+    atomic_write(run_dir / RESULT, json.dumps(out, indent=2, default=str))
     (run_dir / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
     return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
