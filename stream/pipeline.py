@@ -283,19 +283,13 @@ def run_file(
                 ts = time.perf_counter()
                 pred = chain.update(p)
                 te = time.perf_counter()
-                yield FrameResult(
-                    index=frame.index,
-                    timestamp=frame.timestamp,
-                    probs=p,
-                    pred=pred,
-                    times={
-                        "decode": dec_ms,
-                        "preprocess": pre_ms,
-                        "inference": infer_ms,
-                        "temporal": (te - ts) * 1e3,
-                    },
-                    latency_ms=(te - t_read) * 1e3,
-                    frame=frame if keep_frames else None,
+                yield _frame_result(
+                    frame if keep_frames else None,
+                    frame,
+                    p,
+                    pred,
+                    (dec_ms, pre_ms, infer_ms, (te - ts) * 1e3),
+                    (te - t_read) * 1e3,
                 )
     finally:
         stop.set()
@@ -541,19 +535,27 @@ def _label_frame(engine: Engine, chain: Stage, item: tuple) -> FrameResult:
     t2 = time.perf_counter()
     pred = chain.update(probs)
     t3 = time.perf_counter()
+    stage_ms = (dec_ms, pre_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+    return _frame_result(frame, frame, probs, pred, stage_ms, (t3 - t_read) * 1e3)
+
+
+def _frame_result(
+    kept: Frame | None,
+    frame: Frame,
+    probs: np.ndarray,
+    pred: Prediction,
+    stage_ms: tuple[float, float, float, float],
+    latency_ms: float,
+) -> FrameResult:
+    """One labelled frame: ``stage_ms`` are decode, preprocess, inference and temporal."""
     return FrameResult(
         index=frame.index,
         timestamp=frame.timestamp,
         probs=probs,
         pred=pred,
-        times={
-            "decode": dec_ms,
-            "preprocess": pre_ms,
-            "inference": (t2 - t1) * 1e3,
-            "temporal": (t3 - t2) * 1e3,
-        },
-        latency_ms=(t3 - t_read) * 1e3,
-        frame=frame,
+        times=dict(zip(STAGE_NAMES[:4], stage_ms, strict=True)),
+        latency_ms=latency_ms,
+        frame=kept,
     )
 
 
