@@ -20,25 +20,27 @@ exponential back-off (:class:`ReconnectPolicy`); when it cannot, iteration ends 
 
 from __future__ import annotations
 
-import io
 import logging
-import os
-import re
-import select
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from ..errors import SourceError, display_name
 from ..frame import Frame, SourceInfo
 from .base import FrameSource
+from .live_connection import (
+    ConnectionLost,
+    LiveStats,
+    PipeReader,
+    ReconnectPolicy,
+    is_fatal_open_error,
+    redact,
+)
 from .udp_probe import udp_heard
 from .video import (
     DEFAULT_FPS,
@@ -51,133 +53,12 @@ from .video import (
     stream_fps,
 )
 
+__all__ = ["LiveSource", "LiveStats", "ReconnectPolicy", "redact"]
+
 log = logging.getLogger(__name__)
 
 _MAX_CORRUPT_RUN = 50  # undecodable packets in a row before the connection counts as lost
 _DISCONTINUITY_S = 5.0  # a PTS jump back, or forward by more than this, re-bases the clock
-
-
-@dataclass(frozen=True)
-class ReconnectPolicy:
-    """How often and how patiently to (re)connect.
-
-    Opening makes ``1 + max_retries`` tries; a stream lost later gets ``max_retries`` tries to
-    come back (0: never reconnect). Retry ``k`` waits ``initial_backoff * multiplier**k``
-    seconds, at most ``max_backoff``. The count starts afresh after every connection.
-
-    >>> [ReconnectPolicy(3, 0.5, 1.5, 2.0).delay(k) for k in range(3)]
-    [0.5, 1.0, 1.5]
-    """
-
-    max_retries: int = 5
-    initial_backoff: float = 0.5
-    max_backoff: float = 8.0
-    multiplier: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0 or self.initial_backoff < 0 or self.multiplier < 1:
-            raise ValueError(f"invalid reconnect policy: {self}")
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (0-based)."""
-        return float(min(self.max_backoff, self.initial_backoff * self.multiplier**retry))
-
-
-@dataclass
-class LiveStats:
-    """What happened on a live source, for later stages to report.
-
-    ``dropped`` counts frames missing from the stream: gaps in PTS beyond the expected frame
-    interval, plus frames estimated lost while reconnecting. ``corrupt`` counts packets that
-    failed to decode and frames FFmpeg flagged corrupt (those are not handed out).
-    """
-
-    frames: int = 0
-    reconnects: int = 0
-    failed_tries: int = 0
-    dropped: int = 0
-    corrupt: int = 0
-    last_error: str | None = None
-    ended: str | None = None
-
-
-#: Query keys whose values are secrets (or identify someone): their values are never shown.
-_SECRET_QUERY = re.compile(
-    r"pass|pwd|secret|token|key|auth|sig|cred|session|streamid|user|login", re.IGNORECASE
-)
-
-
-def redact(url: str) -> str:
-    """A URL without its password or secret query values, safe for logs, errors and pages.
-
-    >>> redact("rtsp://admin:secret@10.0.0.5/live")
-    'rtsp://admin:***@10.0.0.5/live'
-    >>> redact("srt://10.0.0.5:9000?mode=caller&passphrase=hunter2&latency=120")
-    'srt://10.0.0.5:9000?mode=caller&passphrase=***&latency=120'
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # not parseable: keep only what comes before any query or userinfo
-        return re.sub(r"^([a-zA-Z][\w+.-]*://)[^/?#]*@", r"\1***@", url.split("?", 1)[0])
-    netloc = parts.netloc
-    user, at, host = netloc.rpartition("@")
-    if at and ":" in user:
-        netloc = f"{user.split(':', 1)[0]}:***@{host}"
-    fields = [
-        f"{k}=***" if _SECRET_QUERY.search(k) and sep else f"{k}{sep}{v}"
-        for k, sep, v in (field.partition("=") for field in parts.query.split("&"))
-    ]
-    query = "&".join(fields) if parts.query else ""
-    fragment = "***" if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
-
-
-class _PipeReader(io.RawIOBase):
-    """stdin (or any fd) as a readable file whose reads give up after ``timeout`` seconds."""
-
-    def __init__(self, fd: int, timeout: float) -> None:
-        super().__init__()
-        self.fd = fd
-        self.timeout = timeout
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        ready, _, _ = select.select([self.fd], [], [], self.timeout)
-        if not ready:
-            raise TimeoutError(f"no data on the pipe for {self.timeout:g} s")
-        data = os.read(self.fd, len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-class _Lost(Exception):
-    """The current connection is gone (error, timeout or end of stream).
-
-    ``fatal`` means trying again cannot help (unknown protocol or format, bad option).
-    """
-
-    def __init__(self, reason: str, fatal: bool = False) -> None:
-        super().__init__(reason)
-        self.fatal = fatal
-
-
-def _is_fatal(err: BaseException, first: bool) -> bool:
-    """Whether an open error cannot go away by trying again: an unknown protocol, format or
-    option; a device or file that does not exist (when first opened, not after a loss)."""
-    import av
-
-    if isinstance(
-        err,
-        av.error.ProtocolNotFoundError
-        | av.error.DemuxerNotFoundError
-        | av.error.OptionNotFoundError,
-    ):
-        return True
-    if isinstance(err, FileNotFoundError):
-        return first
-    return isinstance(err, ValueError) and not isinstance(err, av.error.FFmpegError)
 
 
 class LiveSource(FrameSource):
@@ -292,15 +173,15 @@ class LiveSource(FrameSource):
 
     # -- connecting -------------------------------------------------------------------------
     def _open_once(self) -> Any:
-        """Open the stream and return its first video frame; raise ``_Lost`` on failure."""
+        """Open the stream and return its first video frame; raise ``ConnectionLost`` on failure."""
         import av
 
         target: Any = self.url
         if self.is_pipe:
             try:
-                target = _PipeReader(sys.stdin.fileno(), self.open_timeout)
+                target = PipeReader(sys.stdin.fileno(), self.open_timeout)
             except (OSError, ValueError) as err:
-                raise _Lost(f"stdin is not readable ({err})") from None
+                raise ConnectionLost(f"stdin is not readable ({err})") from None
         try:
             container = av.open(
                 target,
@@ -309,16 +190,16 @@ class LiveSource(FrameSource):
                 timeout=(self.open_timeout, self.read_timeout),
             )
         except (av.error.FFmpegError, OSError, ValueError) as err:
-            fatal = _is_fatal(err, first=self._last_ts is None)
+            fatal = is_fatal_open_error(err, first=self._last_ts is None)
             problem = av_problem(err)
             if isinstance(err, av.error.ExitError | av.error.InvalidDataError):
                 problem = self._why_no_stream(problem)
-            raise _Lost(problem, fatal=fatal) from None
-        if isinstance(target, _PipeReader):
+            raise ConnectionLost(problem, fatal=fatal) from None
+        if isinstance(target, PipeReader):
             target.timeout = self.read_timeout
         if not container.streams.video:
             container.close()
-            raise _Lost("no video stream")
+            raise ConnectionLost("no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if self.workers is not None:
@@ -327,7 +208,7 @@ class LiveSource(FrameSource):
         self._av_frames = self._decode(container, stream)
         try:
             return self._next_av_frame(clock=False)
-        except _Lost:
+        except ConnectionLost:
             self._release()
             raise
 
@@ -363,7 +244,7 @@ class LiveSource(FrameSource):
             try:
                 with self._io_lock:
                     frame = self._open_once()
-            except _Lost as err:
+            except ConnectionLost as err:
                 reason = str(err)
                 self.stats.failed_tries += 1
                 self.stats.last_error = reason
@@ -397,7 +278,7 @@ class LiveSource(FrameSource):
 
     # -- reading ----------------------------------------------------------------------------
     def _decode(self, container: Any, stream: Any) -> Iterator[Any]:
-        """Decoded video frames of one connection; raises ``_Lost`` when it ends or fails."""
+        """Decoded video frames of one connection; ``ConnectionLost`` when it ends or fails."""
         import av
 
         corrupt_run = 0
@@ -411,14 +292,16 @@ class LiveSource(FrameSource):
                     self.stats.corrupt += 1
                     corrupt_run += 1
                     if corrupt_run > _MAX_CORRUPT_RUN:
-                        raise _Lost(f"{corrupt_run} undecodable packets in a row") from None
+                        raise ConnectionLost(
+                            f"{corrupt_run} undecodable packets in a row"
+                        ) from None
                     continue
                 for frame in decoded:
                     corrupt_run = 0
                     yield frame
         except (av.error.FFmpegError, OSError) as err:
-            raise _Lost(av_problem(err)) from None
-        raise _Lost("end of stream")
+            raise ConnectionLost(av_problem(err)) from None
+        raise ConnectionLost("end of stream")
 
     def _next_av_frame(self, clock: bool = True) -> Any:
         """The next good frame of the current connection (corrupt frames are counted)."""
@@ -426,7 +309,7 @@ class LiveSource(FrameSource):
         while True:
             frame = next(self._av_frames, None)
             if frame is None:  # the generator was closed
-                raise _Lost("closed")
+                raise ConnectionLost("closed")
             if not frame.is_corrupt:
                 return frame
             self.stats.corrupt += 1
@@ -479,7 +362,7 @@ class LiveSource(FrameSource):
                                 if self._closed.is_set():
                                     break
                                 av_frame = self._next_av_frame()
-                        except _Lost as err:
+                        except ConnectionLost as err:
                             self._lost(str(err))
                             continue
                     pixels = self._convert(av_frame)

@@ -355,3 +355,11 @@ def test_stdin_without_data_times_out() -> None:
     assert proc.returncode != 0
     last = err.strip().splitlines()[-1]
     assert "SourceError: -: no stream after 1 try (timed out" in last
+
+
+def test_connection_helpers_doctests() -> None:
+    import doctest
+
+    from echostream.stream.sources import live_connection
+
+    assert doctest.testmod(live_connection).failed == 0
