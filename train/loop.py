@@ -16,12 +16,11 @@ rank 0 writes files.
 from __future__ import annotations
 
 import copy
-import csv
 import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,21 +31,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from echostream.stream.atomic import atomic_file
-
 from .config import RunConfig
-
-HISTORY_COLUMNS = (
-    "epoch",
-    "stage",
-    "stage_epoch",
-    "lr",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "seconds",
-)
+from .history import plot_curves, write_history
 
 
 @dataclass(frozen=True)
@@ -341,7 +327,7 @@ def fit(
                             optimizer_state=None,
                             extra={"val": va, "train": tr, "stage": stage.name},
                         )
-                    _write_history(run_dir / "history.csv", state["history"])
+                    write_history(run_dir / "history.csv", state["history"])
                     if writer is not None:
                         for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
                             writer.add_scalar(k.replace("_", "/", 1), row[k], state["epoch"])
@@ -394,50 +380,6 @@ def _plain(state: dict[str, Any]) -> dict[str, Any]:
     for k in ("best", "stage_best"):  # torch.load(weights_only) refuses inf? keep as float
         out[k] = float(out[k])
     return out
-
-
-def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
-    with atomic_file(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS)
-        w.writeheader()
-        w.writerows(history)
-
-
-def read_history(path: str | Path) -> list[dict[str, Any]]:
-    with Path(path).open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for r in rows:
-        for k in HISTORY_COLUMNS:
-            if k != "stage":
-                r[k] = float(r[k])
-    return rows
-
-
-def plot_curves(
-    history: list[dict[str, Any]], path: str | Path, stage_ends: Sequence[int] = ()
-) -> None:
-    """Train/val loss and accuracy per epoch; dashed lines at stage boundaries."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not history:
-        return
-    ep = [r["epoch"] for r in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, what in zip(axes, ("loss", "acc"), strict=True):
-        ax.plot(ep, [r[f"train_{what}"] for r in history], label="train", marker=".")
-        ax.plot(ep, [r[f"val_{what}"] for r in history], label="validation", marker=".")
-        for end in stage_ends:
-            ax.axvline(end + 0.5, color="gray", ls="--", lw=0.8)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if what == "acc" else "loss")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _tensorboard(run_dir: Path, cfg: RunConfig):

@@ -13,7 +13,8 @@ from echostream.models.registry import create_model
 from echostream.train.augment import EvalPreset
 from echostream.train.config import StageCfg
 from echostream.train.data import FrameDataset, class_weights, make_loader, select_rows
-from echostream.train.loop import fit, read_history
+from echostream.train.history import read_history
+from echostream.train.loop import fit
 from echostream.train.splits import split_patients
 
 SMALL = {"widths": (8, 16, 16), "fc_widths": (64, 32)}  # a narrow baseline: fast tests

@@ -122,7 +122,7 @@ def _plt():
 
 
 def _histories(run_dirs: list[Path]) -> list[list[dict[str, Any]]]:
-    from echostream.train.loop import read_history
+    from echostream.train.history import read_history
 
     return [read_history(d / "history.csv") for d in run_dirs if (d / "history.csv").is_file()]
 
