@@ -405,7 +405,7 @@ def run_live_url(
     ``/dev/videoN``): a web page must not open arbitrary files on the server. The page shows
     the URL without its password or secret query values.
     """
-    from echostream.stream.pipeline import run_live
+    from echostream.stream.pipeline_live import run_live
     from echostream.stream.sources import open_source
     from echostream.stream.temporal import TemporalChain
 

@@ -227,7 +227,7 @@ class LiveClassifier:
     """Classify frames handed in one at a time (the browser webcam), batch 1, and draw them.
 
     Uses the engine's preprocessing and backend and a temporal chain, exactly as
-    :func:`~echostream.stream.pipeline.run_live` does per frame; ``fps`` and latency go on the
+    :func:`~echostream.stream.pipeline_live.run_live` does per frame; ``fps`` and latency go on the
     overlay. The frames have no ultrasound region: the screen mask estimates one from the
     first frames (blank until then) unless ``keep_screen``.
     """
@@ -277,7 +277,7 @@ class LiveClassifier:
 
 
 class LatestFrameSink:
-    """A :class:`~echostream.stream.pipeline.FrameSink` that keeps only the newest annotated
+    """A :class:`~echostream.stream.pipeline_live.FrameSink` that keeps only the newest annotated
     frame, for a page that polls it (the live tab's stream URL)."""
 
     def __init__(self) -> None:

@@ -400,7 +400,7 @@ def live_run(engine: Engine, path: str, cfg: dict, pace: bool = True) -> dict[st
     """The live path on ``path`` played at its own frame rate, overlay drawn (not written),
     with the configured live scheduling options (:func:`~echostream.stream.live.live_options`)."""
     from .live import live_options, open_live_source
-    from .pipeline import run_live
+    from .pipeline_live import run_live
 
     live_cfg = cfg.get("live", {})
     with open_live_source(path, cfg) as src:

@@ -19,7 +19,8 @@ from typing import Any
 
 from .model_file import data_text
 from .overlay import ScreenMask
-from .pipeline import Engine, FrameResult, FrameSink, LiveReport, run_live
+from .pipeline import Engine, FrameResult
+from .pipeline_live import FrameSink, LiveReport, run_live
 from .sinks import MjpegServer, VideoSink
 from .sources import open_source, source_kind
 from .temporal import TemporalChain

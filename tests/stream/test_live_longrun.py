@@ -15,11 +15,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from echostream.stream import pipeline
+from echostream.stream import pipeline_live
 from echostream.stream.concurrency import switch_interval
 from echostream.stream.frame import Frame, SourceInfo
 from echostream.stream.latency import LatencyHistogram
-from echostream.stream.pipeline import LiveReport, run_live
+from echostream.stream.pipeline_live import LiveReport, run_live
 from echostream.stream.sinks import NullSink
 from echostream.stream.sources.base import FrameSource
 from echostream.stream.temporal import Stage, TemporalChain, as_prediction
@@ -225,7 +225,7 @@ class SlowSink:
 
 
 def test_sinks_are_closed_by_the_writer_after_its_last_write(monkeypatch) -> None:
-    monkeypatch.setattr(pipeline, "SINK_JOIN_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(pipeline_live, "SINK_JOIN_TIMEOUT_S", 0.2)
     sink = SlowSink(block_after=3)
     src = GatedSource(10)
     report = run_live(fake_engine(), src, TemporalChain(), sinks=[sink],

@@ -15,7 +15,8 @@ import pytest
 from echostream.stream.defaults import load_stream_config
 from echostream.stream.errors import SourceError
 from echostream.stream.frame import Frame, SourceInfo
-from echostream.stream.pipeline import DropOldestQueue, Engine, run_file, run_live
+from echostream.stream.pipeline import Engine, run_file
+from echostream.stream.pipeline_live import DropOldestQueue, run_live
 from echostream.stream.sinks import MjpegServer, NullSink, VideoSink
 from echostream.stream.sources import open_source
 from echostream.stream.sources.base import FrameSource
@@ -302,7 +303,7 @@ def test_live_scheduling_options_keep_results(engine, in_reader) -> None:
 def test_lower_thread_priority_only_touches_the_calling_thread() -> None:
     import os
 
-    from echostream.stream.pipeline import lower_thread_priority
+    from echostream.stream.pipeline_live import lower_thread_priority
 
     if not hasattr(os, "setpriority"):
         pytest.skip("no per-thread priorities on this OS")

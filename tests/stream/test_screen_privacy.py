@@ -19,7 +19,8 @@ from echostream.stream import cli_stream
 from echostream.stream.dicom_writer import Identity, UltrasoundRegion, write_cine
 from echostream.stream.frame import Frame, Region, SourceInfo
 from echostream.stream.overlay import NOTHING, ScreenMask, blank_outside
-from echostream.stream.pipeline import Engine, run_live
+from echostream.stream.pipeline import Engine
+from echostream.stream.pipeline_live import run_live
 from echostream.stream.sinks import MjpegServer
 from echostream.stream.sources import open_source
 from echostream.stream.temporal import TemporalChain
