@@ -36,7 +36,7 @@ from pydicom.pixels import apply_color_lut, as_pixel_options, get_decoder
 from pydicom.uid import UID, JPEG2000TransferSyntaxes, JPEGBaseline8Bit, RLELossless
 
 from ..errors import SourceError, display_name, item_error, short_error
-from ..frame import MAX_FRAME_PIXELS, Frame, Region, SourceInfo
+from ..frame import Frame, Region, SourceInfo
 from .base import FrameSource, check_regular_file
 from .dicom_frames import (
     codestream_starts,
@@ -47,7 +47,7 @@ from .dicom_frames import (
     read_frame,
     rle_problem,
 )
-from .dicom_header import frame_timing, pydicom_messages, read_header, vendor
+from .dicom_header import frame_timing, image_tags, pydicom_messages, read_header, vendor
 from .jpeg_fast import decode_luminance, draft_request, j2k_size, jpeg_size, ordered_map
 from .region import acquisition_kind, select_region
 from .sanity import echo_warnings
@@ -56,11 +56,6 @@ from .sector import detect_fan
 R = TypeVar("R")
 _PIXEL_DATA = 0x7FE00010
 _ESTIMATE_FRAMES = 8
-#: PhotometricInterpretation → SamplesPerPixel it needs
-_PHOTOMETRIC = {
-    "MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1, "RGB": 3, "YBR_FULL": 3,
-    "YBR_FULL_422": 3, "YBR_ICT": 3, "YBR_RCT": 3, "YBR_PARTIAL_420": 3,
-}  # fmt: skip
 
 
 class DicomSource(FrameSource):
@@ -171,46 +166,16 @@ class DicomSource(FrameSource):
         return notes
 
     def _check_image_tags(self, ds: Dataset) -> list[str]:
-        """Image size, frame count, samples, bit depth and colour tags: plausible and agreeing."""
+        """Image size, frame count, samples, bit depth and colour tags (:func:`image_tags`)."""
         try:
-            self._rows, self._cols = int(ds.Rows), int(ds.Columns)
-            self._spp = int(ds.get("SamplesPerPixel") or 1)
-            self._bits = int(ds.get("BitsAllocated") or 8)
-            frames_value = ds.get("NumberOfFrames")
-            self._n_declared = None if frames_value in (None, "") else int(frames_value)
-        except (AttributeError, TypeError, ValueError):
-            problem = "image size tags (Rows, Columns, NumberOfFrames) missing or invalid"
-            raise self._fail(problem) from None
+            tags = image_tags(ds)
+        except ValueError as err:
+            raise self._fail(str(err)) from None
+        self._rows, self._cols, self._spp, self._bits = tags.rows, tags.cols, tags.spp, tags.bits
+        self._n_declared, self._photometric = tags.frames_declared, tags.photometric
         self._n = 1 if self._n_declared is None else self._n_declared
-        if self._n <= 0:
-            raise self._fail(f"NumberOfFrames is {self._n}: no frames")
         self._pixels = self._rows * self._cols
-        if self._rows <= 0 or self._cols <= 0 or self._pixels > MAX_FRAME_PIXELS:
-            raise self._fail(
-                f"declared image size {self._rows}x{self._cols} is not plausible "
-                f"(at most {MAX_FRAME_PIXELS / 1e6:.1f} M pixels per frame are read)"
-            )
-        if self._bits not in (8, 16):
-            raise self._fail(f"BitsAllocated {self._bits} is not supported (8 or 16 bits)")
-        self._photometric = str(ds.get("PhotometricInterpretation") or "").strip().upper()
-        need = _PHOTOMETRIC.get(self._photometric)
-        if need is None:
-            what = repr(self._photometric) if self._photometric else "missing"
-            raise self._fail(f"PhotometricInterpretation {what} is not supported")
-        if self._spp != need:
-            raise self._fail(
-                f"SamplesPerPixel is {self._spp} but PhotometricInterpretation "
-                f"{self._photometric} needs {need}"
-            )
-        if need == 3 and int(ds.get("PlanarConfiguration") or 0) not in (0, 1):
-            raise self._fail(f"PlanarConfiguration {ds.PlanarConfiguration} is not 0 or 1")
-        lut = ("RedPaletteColorLookupTableData", "SegmentedRedPaletteColorLookupTableData")
-        if self._photometric == "PALETTE COLOR" and not any(k in ds for k in lut):
-            raise self._fail("PALETTE COLOR image without its colour lookup table")
-        notes = []
-        if int(ds.get("PixelRepresentation") or 0) == 1:
-            notes.append("signed pixel data (PixelRepresentation 1): negative values shown black")
-        return notes
+        return list(tags.notes)
 
     def _check_native_length(self, length: int) -> list[str]:
         samples = 2 if self._photometric == "YBR_FULL_422" else self._spp

@@ -4,7 +4,8 @@
 large values (the pixel data) on disk; a Deflated dataset is inflated here, with a size cap.
 :func:`pydicom_messages` collects what pydicom logs while reading on the current thread
 instead of letting it reach the console (tracebacks included) — without touching pydicom's
-logger level. :func:`frame_timing` turns the cine timing tags into a plausible frame rate.
+logger level. :func:`frame_timing` turns the cine timing tags into a plausible frame rate;
+:func:`image_tags` checks the image tags (size, frames, samples, bits, colour) agree.
 
 Example::
 
@@ -21,6 +22,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
@@ -35,7 +37,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from ..errors import SourceError, short_error
-from ..frame import DEFAULT_FPS, MAX_FPS, MIN_FPS, implausible_fps
+from ..frame import DEFAULT_FPS, MAX_FPS, MAX_FRAME_PIXELS, MIN_FPS, implausible_fps
 
 log = logging.getLogger(__name__)
 
@@ -346,3 +348,65 @@ def vendor(ds: Dataset) -> str | None:
     """Manufacturer and model name, or None."""
     parts = [str(ds.get(k) or "").strip() for k in ("Manufacturer", "ManufacturerModelName")]
     return " ".join(p for p in parts if p) or None
+
+
+#: PhotometricInterpretation → SamplesPerPixel it needs
+_PHOTOMETRIC = {
+    "MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1, "RGB": 3, "YBR_FULL": 3,
+    "YBR_FULL_422": 3, "YBR_ICT": 3, "YBR_RCT": 3, "YBR_PARTIAL_420": 3,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImageTags:
+    """The image tags a frame reader needs, checked to be plausible and to agree."""
+
+    rows: int
+    cols: int
+    spp: int  # SamplesPerPixel
+    bits: int  # BitsAllocated: 8 or 16
+    frames_declared: int | None  # NumberOfFrames; None when missing or empty
+    photometric: str
+    notes: tuple[str, ...] = ()
+
+
+def image_tags(ds: Dataset) -> ImageTags:
+    """Rows, columns, frames, samples, bits and colour tags of ``ds``; ``ValueError`` (one
+    line) when they are missing, implausible or contradict each other."""
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        spp = int(ds.get("SamplesPerPixel") or 1)
+        bits = int(ds.get("BitsAllocated") or 8)
+        frames_value = ds.get("NumberOfFrames")
+        declared = None if frames_value in (None, "") else int(frames_value)
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError(
+            "image size tags (Rows, Columns, NumberOfFrames) missing or invalid"
+        ) from None
+    if declared is not None and declared <= 0:
+        raise ValueError(f"NumberOfFrames is {declared}: no frames")
+    if rows <= 0 or cols <= 0 or rows * cols > MAX_FRAME_PIXELS:
+        raise ValueError(
+            f"declared image size {rows}x{cols} is not plausible "
+            f"(at most {MAX_FRAME_PIXELS / 1e6:.1f} M pixels per frame are read)"
+        )
+    if bits not in (8, 16):
+        raise ValueError(f"BitsAllocated {bits} is not supported (8 or 16 bits)")
+    photometric = str(ds.get("PhotometricInterpretation") or "").strip().upper()
+    need = _PHOTOMETRIC.get(photometric)
+    if need is None:
+        what = repr(photometric) if photometric else "missing"
+        raise ValueError(f"PhotometricInterpretation {what} is not supported")
+    if spp != need:
+        raise ValueError(
+            f"SamplesPerPixel is {spp} but PhotometricInterpretation {photometric} needs {need}"
+        )
+    if need == 3 and int(ds.get("PlanarConfiguration") or 0) not in (0, 1):
+        raise ValueError(f"PlanarConfiguration {ds.PlanarConfiguration} is not 0 or 1")
+    lut = ("RedPaletteColorLookupTableData", "SegmentedRedPaletteColorLookupTableData")
+    if photometric == "PALETTE COLOR" and not any(k in ds for k in lut):
+        raise ValueError("PALETTE COLOR image without its colour lookup table")
+    notes = []
+    if int(ds.get("PixelRepresentation") or 0) == 1:
+        notes.append("signed pixel data (PixelRepresentation 1): negative values shown black")
+    return ImageTags(rows, cols, spp, bits, declared, photometric, tuple(notes))
