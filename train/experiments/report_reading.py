@@ -1,0 +1,228 @@
+"""The reproduction report's reading: which of the thesis' findings our runs reproduce, in
+words, with the differences and their 95 % confidence intervals.
+
+Example::
+
+    lines = reading(summaries, {"exp2": "smoke", "exp3": "smoke"})
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .common import init_note, model_desc
+
+CHANCE = 1 / 8  # 8 balanced views
+
+
+def at_chance(summary: dict[str, Any], margin: float = 0.07) -> bool:
+    """True when every cell's mean accuracy is within ``margin`` of chance."""
+    ms = [c["frame_accuracy"]["mean"] for c in summary.values()]
+    return all(m is None or m < CHANCE + margin for m in ms)
+
+
+def compare(a: dict[str, Any] | None, b: dict[str, Any] | None) -> tuple[float, str]:
+    """Difference of means ``a - b`` and a verdict word from the 95 % intervals."""
+    if not a or not b or a.get("mean") is None or b.get("mean") is None:
+        return math.nan, "not run"
+    diff = a["mean"] - b["mean"]
+    if a.get("ci95") is None or b.get("ci95") is None:
+        return diff, "higher" if diff > 0 else "not higher"
+    if a["low"] > b["high"]:
+        return diff, "higher (intervals apart)"
+    if a["high"] < b["low"]:
+        return diff, "lower (intervals apart)"
+    return diff, "within noise (intervals overlap)"
+
+
+def _acc(summary: dict[str, Any], cell: str) -> dict[str, Any] | None:
+    c = summary.get(cell)
+    return c["frame_accuracy"] if c else None
+
+
+def _pooled(summary: dict[str, Any], cells: list[str]) -> dict[str, Any] | None:
+    """Mean ± CI over all seeds of several cells (each run one value)."""
+    from .stats import mean_ci
+
+    vals: list[float] = []
+    for name in cells:
+        vals += [r for r in summary[name].get("_values", [])]
+    return mean_ci(vals).to_dict() if vals else None
+
+
+def reading(sums: dict[str, dict[str, Any]], scales: dict[str, str]) -> list[str]:
+    """Bullet lines: each thesis finding against our runs."""
+    lines = []
+
+    def pre_of(key: str) -> str:
+        if scales.get(key) == "tiny":
+            return "(tiny scale: not meaningful) "
+        if key in sums and at_chance(sums[key]):
+            return f"({scales.get(key)} scale, all cells near chance: not meaningful) "
+        return ""
+
+    pre = pre_of("exp2")
+    s2 = sums.get("exp2")
+    if s2:
+        full = _acc(s2, "mobilenet_full")
+        grads = [c for c in s2 if c.startswith("mobilenet_gradual")]
+        best = max(grads, key=lambda c: s2[c]["frame_accuracy"]["mean"] or 0, default=None)
+        diff, word = compare(full, _acc(s2, best) if best else None)
+        each = []
+        for g in sorted(grads):
+            d_g, w_g = compare(full, _acc(s2, g))
+            if not math.isnan(d_g):
+                each.append(f"{g} {100 * d_g:+.1f} ({w_g.split(' (')[0]})")
+        lines.append(
+            f"- {pre}*Full fine-tuning beats gradual unfreezing* (MobileNet, full vs the best "
+            f"gradual schedule, {best}): full is {word}, difference {100 * diff:+.1f} points"
+            + (f"; full minus each schedule: {', '.join(each)}" if each else "")
+            + ". The schedules differ in learning rates and epochs as well as in what "
+            "trains when (see the method column), so only equal-rate, equal-epoch pairs compare "
+            "the unfreezing itself."
+        )
+        g2, g3 = _acc(s2, "mobilenet_gradual_2"), _acc(s2, "mobilenet_gradual_3")
+        if g2 and g3 and g2.get("mean") is not None and g2.get("mean") == g3.get("mean"):
+            lines.append(
+                f"- {pre}Gradual #3 (best weights restored after each stage) equals #2 here "
+                "to the last digit: restoring changed nothing, which is what happens when each "
+                "stage's lowest validation loss falls on its last epoch (still improving)."
+            )
+        nets = {k: v for k, v in s2.items() if k.endswith("_full")}
+        if nets:
+            top = max(nets, key=lambda c: nets[c]["frame_accuracy"]["mean"] or 0)
+            lines.append(
+                f"- {pre}*InceptionV3 slightly best, all similar*: our best full fine-tune is "
+                f"{model_desc(s2[top])} ({init_note(s2[top])}); spread of the means "
+                f"{100 * _spread(nets):.1f} points. Networks without reachable ImageNet weights "
+                "ran from random initialisation, so this comparison is not the thesis' one."
+            )
+    s3 = sums.get("exp3")
+    pre = pre_of("exp3")
+    if s3:
+        for net in sorted({c["meta"].get("network") for c in s3.values()}):
+            single = [
+                k
+                for k, c in s3.items()
+                if c["meta"].get("network") == net and len(c["meta"].get("train", [])) == 1
+            ]
+            pair = [
+                k
+                for k, c in s3.items()
+                if c["meta"].get("network") == net and len(c["meta"].get("train", [])) == 2
+            ]
+            mp = _mean_of(s3, pair)
+            ms = _mean_of(s3, single)
+            if math.isnan(mp) or math.isnan(ms):
+                continue
+            diff, word = compare(_pooled(s3, pair), _pooled(s3, single))
+            lines.append(
+                f"- {pre}*Mixing vendors generalizes better* ({net}): trained on a pair, held-out "
+                f"accuracy averages {100 * mp:.1f} %, on one vendor {100 * ms:.1f} % — "
+                f"{word}, {100 * diff:+.1f} points (all runs of each kind pooled for the "
+                "interval; a pair is tested on one vendor, a single on two, so the test sets "
+                "differ)."
+            )
+    s4 = sums.get("exp4")
+    pre = pre_of("exp4")
+    if s4:
+        fr = sorted({c["meta"]["fraction"] for c in s4.values()})
+        # the smallest fraction at which some network learns at all (else the comparison is
+        # between runs that all sit at chance)
+        learnable = [
+            f
+            for f in fr
+            if any(
+                c["meta"]["fraction"] == f and (c["frame_accuracy"]["mean"] or 0) >= CHANCE + 0.07
+                for c in s4.values()
+            )
+        ]
+        if len(fr) >= 2 and not (learnable and learnable[0] < fr[-1]):
+            lines.append(
+                f"- {pre}*Training-set size*: no smaller fraction than the largest has a network "
+                "above chance level, so the findings on little data cannot be tested at this "
+                "scale."
+            )
+        if len(fr) >= 2 and learnable and learnable[0] < fr[-1]:
+            below = [f for f in fr if f < learnable[0]]
+            if below:
+                lines.append(
+                    f"- {pre}At {', '.join(f'{100 * f:g} %' for f in below)} of the training "
+                    "split every network stays at chance level; the comparisons below use the "
+                    f"smallest fraction at which one learns, {100 * learnable[0]:g} %."
+                )
+            lo, hi = learnable[0], fr[-1]
+
+            def cell(net: str, f: float) -> str:
+                return f"{net}__{f * 100:g}pct"
+
+            d_lo, w_lo = compare(
+                _acc(s4, cell("mobilenet_imagenet", lo)), _acc(s4, cell("mobilenet_random", lo))
+            )
+            d_hi, w_hi = compare(
+                _acc(s4, cell("mobilenet_imagenet", hi)), _acc(s4, cell("mobilenet_random", hi))
+            )
+            if not (math.isnan(d_lo) or math.isnan(d_hi)):
+                lines.append(
+                    f"- {pre}*Pretraining helps most with little data*: ImageNet minus random "
+                    f"MobileNet is {100 * d_lo:+.1f} points at {100 * lo:g} % ({w_lo}) and "
+                    f"{100 * d_hi:+.1f} at {100 * hi:g} % ({w_hi}) — "
+                    + (
+                        "not testable here: both differences are within noise"
+                        if w_lo.startswith("within") and w_hi.startswith("within")
+                        else "reproduced in direction"
+                        if d_lo > d_hi
+                        else "not reproduced"
+                    )
+                    + "."
+                )
+            drops = {}
+            for net in ("baseline", "mobilenet_imagenet", "mobilenet_random"):
+                a, b = _acc(s4, cell(net, hi)), _acc(s4, cell(net, lo))
+                if a and b and a.get("mean") is not None and b.get("mean") is not None:
+                    drops[net] = a["mean"] - b["mean"]
+            if len(drops) == 3:
+                least = min(drops, key=lambda k: drops[k])
+                noisy = all(
+                    compare(_acc(s4, cell(n, hi)), _acc(s4, cell(n, lo)))[1].startswith("within")
+                    for n in drops
+                )
+                verdict = (
+                    "not testable here: every network's drop is within noise (its two "
+                    "intervals overlap)"
+                    if noisy
+                    else "reproduced"
+                    if least == "baseline"
+                    else "not reproduced"
+                )
+                lines.append(
+                    f"- {pre}*The baseline suffers least from less data*: accuracy drops from "
+                    f"{100 * hi:g} % to {100 * lo:g} % by "
+                    + ", ".join(f"{k} {100 * v:.1f}" for k, v in drops.items())
+                    + f" points; least: {least} — {verdict}."
+                )
+            top = max(s4.values(), key=lambda c: c["frame_accuracy"]["mean"] or 0)
+            lines.append(
+                f"- {pre}At this scale the best training-set-size cell reaches "
+                f"{100 * (top['frame_accuracy']['mean'] or 0):.1f} % ({model_desc(top)}, "
+                f"{100 * top['meta']['fraction']:g} %): every run sees only "
+                f"~{top['images_seen']:.0f} images, so these runs separate little."
+            )
+    return lines
+
+
+def _spread(cells: dict[str, Any]) -> float:
+    ms = [
+        c["frame_accuracy"]["mean"]
+        for c in cells.values()
+        if c["frame_accuracy"]["mean"] is not None
+    ]
+    return max(ms) - min(ms) if ms else math.nan
+
+
+def _mean_of(s: dict[str, Any], cells: list[str]) -> float:
+    ms = [
+        s[c]["frame_accuracy"]["mean"] for c in cells if s[c]["frame_accuracy"]["mean"] is not None
+    ]
+    return sum(ms) / len(ms) if ms else math.nan
