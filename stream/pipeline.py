@@ -159,6 +159,20 @@ def timed_preprocess(pre: Callable[[Frame], np.ndarray], frame: Frame) -> tuple[
     return x, (time.perf_counter() - t0) * 1e3
 
 
+def timed_frames(
+    source: FrameSource, stop: threading.Event
+) -> Iterator[tuple[Frame, float, float]]:
+    """``(frame, t_read, decode ms)`` for each frame of ``source`` until it ends or ``stop``."""
+    it = iter(source)
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        frame = next(it, None)
+        t1 = time.perf_counter()
+        if frame is None:
+            return
+        yield frame, t1, (t1 - t0) * 1e3
+
+
 def _fused_reader(
     source: Any, pre: Callable[[Frame], np.ndarray], out: queue.Queue, stop: threading.Event
 ) -> None:
@@ -200,19 +214,13 @@ def _reader(
         return put_or_stop(out, (frame, x, t_read, dec_ms, pre_ms), stop)
 
     try:
-        it = iter(source)
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            frame = next(it, None)
-            t1 = time.perf_counter()
-            if frame is None:
-                break
+        for frame, t1, decode_ms in timed_frames(source, stop):
             if pool is None:
                 x, pre_ms = timed_preprocess(pre, frame)
-                if not emit(frame, x, t1, (t1 - t0) * 1e3, pre_ms):
+                if not emit(frame, x, t1, decode_ms, pre_ms):
                     return
                 continue
-            pending.append((frame, pool.submit(timed_preprocess, pre, frame), t1, (t1 - t0) * 1e3))
+            pending.append((frame, pool.submit(timed_preprocess, pre, frame), t1, decode_ms))
             while len(pending) > 2 * workers or (pending and pending[0][1].done()):
                 f, fut, t_read, dec_ms = pending.popleft()
                 x, pre_ms = fut.result()

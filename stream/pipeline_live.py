@@ -31,7 +31,14 @@ from .concurrency import switch_interval
 from .errors import item_error
 from .frame import MIN_FPS, Frame
 from .latency import LatencyHistogram
-from .pipeline import STAGE_NAMES, Engine, FrameResult, frame_result, timed_preprocess
+from .pipeline import (
+    STAGE_NAMES,
+    Engine,
+    FrameResult,
+    frame_result,
+    timed_frames,
+    timed_preprocess,
+)
 from .sources.base import FrameSource
 from .temporal import Stage
 
@@ -156,14 +163,7 @@ def _live_reader(
     t_start: float | None = None
     stats = getattr(source, "stats", None)
     try:
-        it = iter(source)
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            frame = next(it, None)
-            t1 = time.perf_counter()
-            if frame is None:
-                break
-            decode_ms = (t1 - t0) * 1e3
+        for frame, t1, decode_ms in timed_frames(source, stop):
             if pace:  # a file played at its own frame rate
                 t_start = t1 - frame.timestamp if t_start is None else t_start
                 wait = t_start + frame.timestamp - time.perf_counter()
