@@ -39,9 +39,6 @@ from echostream.stream.errors import SourceError, item_error  # noqa: E402
 from echostream.stream.model_file import ModelFileError, data_text  # noqa: E402
 from echostream.stream.overlay import ScreenMask  # noqa: E402
 from echostream.stream.sources import (  # noqa: E402
-    DICOM_SUFFIXES,
-    IMAGE_SUFFIXES,
-    VIDEO_SUFFIXES,
     source_kind,
 )
 from echostream.stream.sources.live import redact  # noqa: E402
@@ -59,11 +56,14 @@ from .runner import (  # noqa: E402
     load_engine,
     smoother_config,
 )
+from .uploads import (  # noqa: E402
+    DEFAULT_MAX_UPLOAD_MB,
+    check_upload,
+    upload_label,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_UPLOAD_MB = 200.0
-ACCEPTED_SUFFIXES = tuple(sorted(DICOM_SUFFIXES | VIDEO_SUFFIXES | IMAGE_SUFFIXES))
 UNCERTAIN_COLOR = "#9e9e9e"
 # System fonts only: the page must not fetch web fonts (it runs offline and at the bedside).
 _FONTS = ["ui-sans-serif", "system-ui", "DejaVu Sans", "sans-serif"]
@@ -97,36 +97,6 @@ def backend_choices() -> tuple[list[str], str]:
         else:
             missing.append(f"{name}: {reason}")
     return avail, "; ".join(missing)
-
-
-def check_upload(
-    path: str | Path, max_mb: float = DEFAULT_MAX_UPLOAD_MB, *, shown: str | None = None
-) -> str | None:
-    """None when ``path`` is an acceptable upload, else a one-line reason naming the file
-    (as ``shown``: the page never shows an upload's own name, which may be the patient's).
-
-    >>> check_upload("notes.txt")
-    'notes.txt: .txt files are not accepted; upload a DICOM cine, an MP4/AVI video or an image'
-    """
-    p = Path(path)
-    name = shown or p.name
-    suffix = p.suffix.lower()
-    if suffix and suffix not in ACCEPTED_SUFFIXES:
-        return (
-            f"{name}: {suffix} files are not accepted; "
-            "upload a DICOM cine, an MP4/AVI video or an image"
-        )
-    if not suffix and source_kind(p) != "dicom":
-        return f"{name}: a file without a suffix must be DICOM (no DICM preamble found)"
-    try:
-        size = p.stat().st_size
-    except OSError:
-        return f"{name}: the upload could not be read back"
-    if size > max_mb * 1024 * 1024:
-        return f"{name}: {size / 2**20:.1f} MB is over the {max_mb:g} MB upload limit"
-    if size == 0:
-        return f"{name}: the file is empty"
-    return None
 
 
 # -- outputs -----------------------------------------------------------------------------------
@@ -166,16 +136,6 @@ def verdict_markdown(result: CineResult, backend: str) -> str:
         lines.append(f"{n_unc} of {len(result.shown)} frames shown as uncertain by the smoother")
     lines.append(model_line)
     return "\n\n".join(lines)
-
-
-def upload_label(upload: str | Path) -> str:
-    """What the page calls an upload: never its own name (often the patient's).
-
-    >>> upload_label("/tmp/gradio/3f2a/DOE_JOHN_1970.DCM")
-    'your upload (.dcm)'
-    """
-    suffix = Path(upload).suffix.lower()
-    return f"your upload ({suffix})" if suffix in ACCEPTED_SUFFIXES else "your upload"
 
 
 def facts_rows(result: CineResult, shown_name: str) -> list[list[str]]:

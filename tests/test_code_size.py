@@ -16,7 +16,7 @@ MAX_FUNCTION_LINES = 100
 
 #: Over the limits today (lines): to be split, not to grow.
 MODULES_TO_SPLIT = {
-    "demo/app.py": 736,
+    "demo/app.py": 696,
     "stream/bench_stream.py": 796,
 }
 FUNCTIONS_TO_SPLIT = {
