@@ -6,7 +6,8 @@ finds the fan's geometry on one frame or a few frames of a video and returns its
 — the whole fan and little else — so the model always sees the same framing: the fan's box.
 
 How: the brightest value of each pixel over the frames → a "something is drawn here" mask →
-an opening removes thin things (text, ticks, ECG, calipers, bars) → the largest blob → its
+an opening removes thin things (text, ticks, ECG, calipers, bars) → the largest blob, with
+any area at least a tenth its size → their
 convex hull (a sector is convex, so dark chambers and drop-outs inside it are filled) → a
 robust straight-line fit of its left and right edges → their crossing is the apex, the far
 arc the farthest hull point. The box is the extent of the drawn pixels inside that geometry,
@@ -118,9 +119,9 @@ def _disk(r: int) -> Arr:
     return (x * x + y * y) <= r * r + r
 
 
-def _largest_blob(mask: Arr, keep: float = 0.0) -> Arr | None:
-    """The largest connected area of ``mask``, with every other one at least ``keep`` times
-    its size (a fan whose dark band splits it: near-field tissue apart from the heart)."""
+def _fan_areas(mask: Arr) -> Arr | None:
+    """The largest connected area of ``mask`` with every other one at least ``_KEEP_BLOB``
+    times its size (a fan whose dark band splits it: near-field tissue apart from the heart)."""
     from scipy import ndimage
 
     labels, n = ndimage.label(mask)
@@ -128,9 +129,7 @@ def _largest_blob(mask: Arr, keep: float = 0.0) -> Arr | None:
         return None
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    if keep <= 0.0:
-        return labels == int(np.argmax(sizes))
-    return np.isin(labels, np.flatnonzero(sizes >= max(1, keep * sizes.max())))
+    return np.isin(labels, np.flatnonzero(sizes >= max(1, _KEEP_BLOB * sizes.max())))
 
 
 def _convex_fill(blob: Arr) -> Arr:
@@ -304,7 +303,7 @@ def detect_fan(
     from scipy import ndimage
 
     body = ndimage.binary_opening(raw, structure=_disk(r))
-    blob = _largest_blob(body, keep=_KEEP_BLOB)
+    blob = _fan_areas(body)
     if blob is None or blob.sum() < _MIN_AREA * blob.size:
         return None
     hull = _convex_fill(ndimage.binary_closing(blob, structure=_disk(r), border_value=0))
