@@ -22,6 +22,9 @@ key (``echostream.`` + …)        value
                                  ``dataset_seed``, ``git_commit``, ``created``, …
 ``checkpoint``                   file name of the torch checkpoint beside the ONNX file, or null
 ``extra``                        dict of anything else (converter used, parent file hash, …)
+``calibration``                  dict, optional: ``temperature`` (the logits are divided by it
+                                 before the softmax; 1 = none), how and on what it was fitted
+                                 (``echostream calibrate``)
 ===============================  ==========================================================
 
 >>> info = ModelInfo.from_onnx("model.onnx")  # doctest: +SKIP
@@ -88,6 +91,7 @@ class ModelInfo:
     provenance: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT_VERSION
     # Read from the graph, not from the metadata:
     input_name: str = "input"
@@ -110,6 +114,11 @@ class ModelInfo:
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    @property
+    def temperature(self) -> float:
+        """What the logits are divided by before the softmax (1.0: not calibrated)."""
+        return float(self.calibration.get("temperature", 1.0))
 
     @property
     def simulated_data(self) -> bool:
@@ -231,6 +240,8 @@ class ModelInfo:
             raise ValueError(f"output must be 'logits' or 'probabilities', got {self.output!r}")
         if not self.labels:
             raise ValueError("labels are empty")
+        if not self.temperature > 0:
+            raise ValueError(f"calibration temperature must be positive, got {self.temperature}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

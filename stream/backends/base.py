@@ -79,7 +79,9 @@ class Backend(ABC):
         with self._turn():
             out = np.asarray(self._run(batch), dtype=np.float32)
         if info.output == "logits":
-            out = softmax(out)
+            return softmax(out / info.temperature if info.temperature != 1.0 else out)
+        if info.temperature != 1.0:  # probabilities: their logs are the logits up to a constant
+            return softmax(np.log(np.maximum(out, 1e-12)) / info.temperature)
         return out
 
     def warmup(self, batch_sizes: tuple[int, ...] = (1,), iterations: int = 2) -> None:
