@@ -46,7 +46,7 @@ def expand(d: dict[str, Any]) -> list[CellDef]:
     return out
 
 
-def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
     """Header and rows of our Table 4.2 (mean ± 95 % CI over seeds)."""
     head = [
         "network",
@@ -59,7 +59,7 @@ def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "seeds",
     ]
     rows = []
-    for _name, c in summary.items():
+    for c in summary.values():
         m = c["meta"]
         rows.append(
             [
@@ -73,4 +73,4 @@ def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 str(len(c["seeds"])),
             ]
         )
-    return head, rows
+    return head, rows, list(summary)

@@ -56,7 +56,7 @@ def expand(d: dict[str, Any]) -> list[CellDef]:
     return out
 
 
-def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
     head = [
         "network",
         "init",
@@ -68,7 +68,7 @@ def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "seeds",
     ]
     rows = []
-    for _name, c in summary.items():
+    for c in summary.values():
         m = c["meta"]
         rows.append(
             [
@@ -82,4 +82,4 @@ def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 str(len(c["seeds"])),
             ]
         )
-    return head, rows
+    return head, rows, list(summary)

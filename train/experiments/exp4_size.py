@@ -41,7 +41,7 @@ def expand(d: dict[str, Any]) -> list[CellDef]:
     return out
 
 
-def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
     head = [
         "network",
         "init",
@@ -53,8 +53,10 @@ def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "seeds",
     ]
     rows = []
-    order = sorted(summary.values(), key=lambda c: (model_desc(c), c["meta"].get("fraction", 0)))
-    for c in order:  # each network's fractions in increasing order
+    names = sorted(
+        summary, key=lambda n: (model_desc(summary[n]), summary[n]["meta"].get("fraction", 0))
+    )
+    for c in (summary[n] for n in names):  # each network's fractions in increasing order
         m = c["meta"]
         rows.append(
             [
@@ -68,4 +70,4 @@ def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 str(len(c["seeds"])),
             ]
         )
-    return head, rows
+    return head, rows, names

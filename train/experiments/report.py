@@ -1,8 +1,8 @@
 """``echostream report``: ``docs/reproduction.md`` — the thesis' tables beside ours.
 
 For each of the thesis' Tables 4.1, 4.2, 4.4 and 4.6 the report gives the thesis' numbers
-(where we have them — we do not: only the thesis' abstract is reachable from here, so those
-columns say "not available here") and ours, marked "simulated data, scale X, N seeds, 95 % CI",
+(:mod:`.thesis`, transcribed from its text; ``—`` where it has none for a cell) and ours, marked
+"simulated data, scale X, N seeds, 95 % CI",
 with figures (learning curves with stage boundaries, confusion matrices and t-SNE, validation
 curves per vendor split, accuracy against training-set size), then a short reading of which of
 the thesis' findings our runs reproduce. Figures go to ``docs/reproduction/`` next to the file.
@@ -18,6 +18,7 @@ import json
 import math
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +27,19 @@ import yaml
 from .grid import EXPERIMENTS, collect, experiment_module, summarise
 from .report_figures import figures_markdown
 from .report_reading import at_chance, reading
+from .thesis import our_cells, thesis_findings, thesis_table, thesis_value
 
 SCALES = ("full", "smoke", "tiny")  # preference order when several exist
 THESIS = (
     "a 2020 master thesis (Linköping University, DiVA record liu-165276, indexed at "
     "http://search.ndltd.org/show.php?id=oai%3Aunion.ndltd.org%3AUPSALLA1%2Foai%3ADiVA.org%3Aliu-165276)"
 )
-THESIS_FINDINGS = (
-    "Its abstract (the only part of the thesis reachable from here) states: all fine-tuned "
-    "networks perform very similarly, InceptionV3 slightly best; full fine-tuning of the whole "
-    "network beats gradual unfreezing; networks can generalize to ultrasound machines they were "
-    "not trained on, and a mix of machines in the training data generalizes better; with less "
-    "training data the baseline CNN's performance suffers the least (compared with MobileNet "
-    "from ImageNet and from random initialisation)."
-)
-NA = "not available here"
+NONE = "—"  # a cell the thesis has no number for
+#: What the thesis' column of each experiment's table shows (its ``headline`` metric).
+THESIS_METRIC = {
+    "frame_accuracy": "test accuracy",
+    "max_val_accuracy": "best held-out validation accuracy (best epoch; ours: last epoch)",
+}
 TINY_WARNING = (
     "**Tiny scale: these runs are the test suite's seconds-long grid (a few images, one epoch). "
     "Their numbers are not meaningful and say nothing about the methods.**"
@@ -90,33 +89,29 @@ def _label(results: list[dict[str, Any]]) -> tuple[str, str]:
     return f"{sim}, scale {scale}, {seeds}, mean ± 95 % CI (t)", scale
 
 
-def _plan(d: Path) -> dict[str, Any]:
-    p = d / "experiment.yaml"
-    return yaml.safe_load(p.read_text()) if p.is_file() else {}
-
-
-# -- the reading -----------------------------------------------------------------------------
-
-
 # -- the document ------------------------------------------------------------------------------
 
 
-def _exp1_rows(runs: Path) -> list[list[str]]:
-    """Experiment 1's single runs (``echostream train``) found beside the grid folders."""
-    rows = []
-    for p in sorted(runs.parent.glob("exp1_*/eval_test/metrics.json")):
-        m = json.loads(p.read_text())
-        mm = m.get("metrics", {})
-        rows.append(
-            [
-                p.parent.parent.name,
-                str(m.get("scale", "?")),
-                f"{100 * mm.get('frame_accuracy', math.nan):.1f} %",
-                f"{100 * mm.get('sequence_accuracy', math.nan):.1f} %",
-                "1 (no CI)",
-            ]
-        )
-    return rows
+@dataclass
+class _Experiment:
+    """One experiment's finished runs: its folder, results, per-cell summary and labels."""
+
+    folder: Path
+    results: list[dict[str, Any]]
+    summary: dict[str, Any]
+    label: str  # "simulated data, scale X, N seeds, 95 % CI"
+    scale: str
+    wall: float  # run time of all runs, seconds
+
+    @staticmethod
+    def load(folder: Path) -> _Experiment:
+        results = collect(folder)
+        summary = summarise(results)
+        for name, c in summary.items():
+            c["_values"] = [r["metrics"]["frame_accuracy"] for r in results if r["cell"] == name]
+        label, scale = _label(results)
+        wall = sum(float(r.get("wall_seconds") or 0) for r in results)
+        return _Experiment(folder, results, summary, label, scale, wall)
 
 
 def write_report(runs: str | Path, out: str | Path, *, scale: str | None = None) -> Path:
@@ -126,25 +121,37 @@ def write_report(runs: str | Path, out: str | Path, *, scale: str | None = None)
     figdir = out.parent / out.stem
     if figdir.is_dir():
         shutil.rmtree(figdir)
-    sums: dict[str, dict[str, Any]] = {}
-    labels: dict[str, str] = {}
-    scales: dict[str, str] = {}
-    walls: dict[str, float] = {}
-    for key, d in found.items():
-        results = collect(d)
-        sums[key] = summarise(results)
-        labels[key], scales[key] = _label(results)
-        walls[key] = sum(float(r.get("wall_seconds") or 0) for r in results)
-        for name, c in sums[key].items():
-            c["_values"] = [r["metrics"]["frame_accuracy"] for r in results if r["cell"] == name]
-    L = ["# Reproducing the thesis' experiments", ""]
-    L += [
+    exps = {key: _Experiment.load(d) for key, d in found.items()}
+    sums = {key: e.summary for key, e in exps.items()}
+    scales = {key: e.scale for key, e in exps.items()}
+    L = _introduction(runs, scales, bool(found))
+    L += _baseline_table(runs, exps.get("exp2"))
+    for key in ("exp2", "exp3", "exp4"):
+        L += _experiment_section(key, exps.get(key), figdir, out.parent)
+    L += ["## Reading", ""]
+    L += reading(sums, scales) or ["Nothing to compare yet."]
+    L += ["", _why_ours_differ(smoke="smoke" in scales.values()), ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(L))
+    return out
+
+
+def _introduction(runs: Path, scales: dict[str, str], found: bool) -> list[str]:
+    """The thesis, its findings, how our numbers were made."""
+    L = [
+        "# Reproducing the thesis' experiments",
+        "",
         f"The thesis: {THESIS}. It re-implemented the CNN of Madani et al. 2018 (91.7 % per "
         "frame, 97.8 % per cine on real echo) and compared ImageNet-pretrained networks on 8 "
-        "views from 3 scanners. " + THESIS_FINDINGS,
+        "views from 3 scanners. Its numbers below are transcribed from its full text "
+        "(`../shared/thesis/`) into `train/experiments/thesis_tables.yaml`, each with its table "
+        "or text line (checked against the text by `tests/train/test_thesis_tables.py`); they are "
+        "on the thesis' real data, ours on simulated data. Its abstract's four findings:",
         "",
-        f"**The thesis' table numbers are {NA}**: the thesis text could not be reached from this "
-        "machine, and no number is copied from memory or invented. Its columns below say so.",
+        *[
+            f'{i}. "{f.quote}" (abstract, lines {f.lines[0]}–{f.lines[1]})'
+            for i, f in enumerate(thesis_findings(), 1)
+        ],
         "",
         SIM_WARNING,
         "",
@@ -162,83 +169,134 @@ def write_report(runs: str | Path, out: str | Path, *, scale: str | None = None)
             "--data DIR --scale smoke` (and exp3, exp4) first.",
             "",
         ]
+    return L
 
-    # Table 4.1
-    L += ["## Table 4.1 — the baseline CNN (experiment 1)", ""]
+
+def _baseline_table(runs: Path, exp2: _Experiment | None) -> list[str]:
+    """Table 4.1: experiment 1's runs and experiment 2's baseline reference cell, each beside
+    the thesis' value for the same run."""
+    L = ["## Table 4.1 — the baseline CNN (experiment 1)", ""]
     rows = _exp1_rows(runs)
-    if "exp2" in sums and "baseline_reference" in sums["exp2"]:
+    if exp2 is not None and "baseline_reference" in exp2.summary:
         from .common import ci_cell
 
-        c = sums["exp2"]["baseline_reference"]
+        c = exp2.summary["baseline_reference"]
         rows.append(
             [
                 "exp2 baseline_reference (Adam)",
-                scales["exp2"],
+                exp2.scale,
                 ci_cell(c["frame_accuracy"]),
                 ci_cell(c["sequence_accuracy"]),
                 str(len(c["seeds"])),
+                *_thesis_cells("exp2", "baseline_reference"),
             ]
         )
-    if rows:
-        L += _md_table(
-            ["run", "scale", "ours: accuracy", "ours: sequence accuracy", "seeds"],
-            [r for r in rows],
+    t41 = thesis_table("4.1")
+    thesis = (
+        f"Thesis Table 4.1 ({t41.caption.rstrip('.')}): "
+        + ", ".join(f"{str(r[0]).lower()} {r[1]}" for r in t41.rows)
+        + ". Its RMSprop runs have only a maximum validation accuracy, in the text: "
+        + ", ".join(
+            f"{name} {v.text} ({v.source})"
+            for name in ("exp1_baseline_rmsprop", "exp1_baseline_rmsprop_flips")
+            if (v := thesis_value("exp1", name, "max_val_accuracy")) is not None
         )
-        L += [
-            "",
-            f"Thesis Table 4.1: {NA}. Madani et al. 2018 (real data, their 15 views): "
-            "91.7 % per frame, 97.8 % per cine.",
-            "",
-        ]
-    else:
-        L += [f"No baseline runs found. Thesis: {NA}.", ""]
+        + ". Madani et al. 2018 (real data, their 15 views): 91.7 % per frame, 97.8 % per cine."
+    )
+    if not rows:
+        return [*L, f"No baseline runs found. {thesis}", ""]
+    head = ["run", "scale", "ours: accuracy", "ours: sequence accuracy", "seeds"]
+    L += _md_table([*head, "thesis: accuracy", "thesis: sequence accuracy"], rows)
+    return [*L, "", thesis, ""]
 
-    for key in ("exp2", "exp3", "exp4"):
-        mod = experiment_module(key)
-        L += [f"## {mod.TITLE}", ""]
-        if key not in sums:
-            L += [
-                f"Not run yet (`echostream experiment {key} --data DIR --scale smoke`). "
-                f"Thesis: {NA}.",
-                "",
+
+def _thesis_cells(experiment: str, cell: str) -> list[str]:
+    """The thesis' test accuracy and sequence accuracy for our ``cell`` (``—`` where none)."""
+    metrics = ("frame_accuracy", "sequence_accuracy")
+    values = [thesis_value(experiment, cell, m) for m in metrics]
+    return [f"{v.text} ({v.source})" if v is not None else NONE for v in values]
+
+
+def _exp1_rows(runs: Path) -> list[list[str]]:
+    """Experiment 1's single runs (``echostream train``) found beside the grid folders."""
+    rows = []
+    for p in sorted(runs.parent.glob("exp1_*/eval_test/metrics.json")):
+        m = json.loads(p.read_text())
+        mm = m.get("metrics", {})
+        rows.append(
+            [
+                p.parent.parent.name,
+                str(m.get("scale", "?")),
+                f"{100 * mm.get('frame_accuracy', math.nan):.1f} %",
+                f"{100 * mm.get('sequence_accuracy', math.nan):.1f} %",
+                "1 (no CI)",
+                *_thesis_cells("exp1", p.parent.parent.name.rsplit("-", 1)[0]),
             ]
-            continue
-        head, rows = mod.table(sums[key])
-        if at_chance(sums[key]) and scales[key] != "tiny":
-            L += [CHANCE_NOTE, ""]
-        L += [f"Ours: {labels[key]}. Thesis column: {NA}.", ""]
-        if scales[key] == "tiny":
-            L += [TINY_WARNING, ""]
-        L += _md_table([*head, "thesis"], [[*r, NA] for r in rows])
-        plan = _plan(found[key])
-        results = collect(found[key])
-        plan.setdefault("data", results[0].get("data_dir", "DATA") if results else "DATA")
-        plan.setdefault("seeds", sorted({r["seed"] for r in results}))
-        planned = len(plan.get("cells", [])) * len(plan.get("seeds", []))
-        of = f" of {planned} planned" if planned else ""
-        L += [
-            "",
-            f"Runs: `{found[key]}` ({len(results)} finished{of}, "
-            f"{walls[key] / 60:.1f} min of run time in all); command: "
-            f"`echostream experiment {key} --data {plan.get('data', 'DATA')} --scale "
-            f"{scales[key]} --seeds {len(plan.get('seeds', [])) or '?'}`.",
+        )
+    return rows
+
+
+def _experiment_section(key: str, exp: _Experiment | None, figdir: Path, base: Path) -> list[str]:
+    """One experiment's table (ours beside the thesis' column), runs, command and figures."""
+    mod = experiment_module(key)
+    L = [f"## {mod.TITLE}", ""]
+    if exp is None:
+        return [
+            *L,
+            f"Not run yet (`echostream experiment {key} --data DIR --scale smoke`).",
             "",
         ]
-        cards = sorted((found[key] / "best").glob("*.onnx"))
-        if cards:
-            L += [
-                f"Best run exported: `{cards[-1]}` with `{found[key] / 'best' / 'MODEL_CARD.md'}`.",
-                "",
-            ]
-        sim = _simulate_command(plan.get("data"))
-        if sim:
-            L += [f"Data: `{sim}`.", ""]
-        L += figures_markdown(key, found[key], sums[key], figdir, out.parent)
-    L += ["## Reading", ""]
-    lines = reading(sums, scales)
-    L += lines or ["Nothing to compare yet."]
-    L += [
-        "",
+    head, rows, cells = mod.table(exp.summary)
+    if at_chance(exp.summary) and exp.scale != "tiny":
+        L += [CHANCE_NOTE, ""]
+    metric = THESIS_METRIC[our_cells(key)["headline"]]
+    L += [f"Ours: {exp.label}. Thesis column: its {metric} on its real data, where it has one.", ""]
+    if exp.scale == "tiny":
+        L += [TINY_WARNING, ""]
+    thesis = [thesis_value(key, cell) for cell in cells]
+    L += _md_table(
+        [*head, f"thesis: {metric}"],
+        [[*r, f"{v.text} ({v.source})" if v else NONE] for r, v in zip(rows, thesis, strict=True)],
+    )
+    plan = _plan(exp)
+    L += ["", _runs_line(key, exp, plan), ""]
+    cards = sorted((exp.folder / "best").glob("*.onnx"))
+    if cards:
+        L += [
+            f"Best run exported: `{cards[-1]}` with `{exp.folder / 'best' / 'MODEL_CARD.md'}`.",
+            "",
+        ]
+    sim = _simulate_command(plan.get("data"))
+    if sim:
+        L += [f"Data: `{sim}`.", ""]
+    return L + figures_markdown(key, exp.folder, exp.summary, figdir, base)
+
+
+def _plan(exp: _Experiment) -> dict[str, Any]:
+    """The experiment's plan (``experiment.yaml``), its data and seeds filled from the runs."""
+    p = exp.folder / "experiment.yaml"
+    plan = yaml.safe_load(p.read_text()) if p.is_file() else {}
+    results = exp.results
+    plan.setdefault("data", results[0].get("data_dir", "DATA") if results else "DATA")
+    plan.setdefault("seeds", sorted({r["seed"] for r in results}))
+    return plan
+
+
+def _runs_line(key: str, exp: _Experiment, plan: dict[str, Any]) -> str:
+    """Where the runs are, how many finished of those planned, and the command."""
+    planned = len(plan.get("cells", [])) * len(plan.get("seeds", []))
+    of = f" of {planned} planned" if planned else ""
+    return (
+        f"Runs: `{exp.folder}` ({len(exp.results)} finished{of}, "
+        f"{exp.wall / 60:.1f} min of run time in all); command: "
+        f"`echostream experiment {key} --data {plan.get('data', 'DATA')} --scale "
+        f"{exp.scale} --seeds {len(plan.get('seeds', [])) or '?'}`."
+    )
+
+
+def _why_ours_differ(*, smoke: bool) -> str:
+    """The paragraph on why our numbers may differ from the thesis'."""
+    return (
         "Why ours may differ from the thesis: the simulator's vendors differ in screen style "
         "(text, ECG trace, fan geometry, tint) over the same simulated anatomy, so vendor shift "
         "is milder than between real scanners; our smaller scales use small inputs (MobileNet "
@@ -250,14 +308,10 @@ def write_report(runs: str | Path, out: str | Path, *, scale: str | None = None)
             " At smoke scale, fine-tuning learning rates are ten times the thesis' (1e-4, head "
             "1e-3; said in each method label), because at 1e-5 runs this short barely leave "
             "chance."
-            if "smoke" in scales.values()
+            if smoke
             else ""
-        ),
-        "",
-    ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(L))
-    return out
+        )
+    )
 
 
 def _simulate_command(data: str | None) -> str | None:

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from .common import init_note, model_desc
+from .thesis import thesis_mean, thesis_value
 
 CHANCE = 1 / 8  # 8 balanced views
 
@@ -54,162 +55,240 @@ def _pooled(summary: dict[str, Any], cells: list[str]) -> dict[str, Any] | None:
 def reading(sums: dict[str, dict[str, Any]], scales: dict[str, str]) -> list[str]:
     """Bullet lines: each thesis finding against our runs."""
     lines = []
-
-    def pre_of(key: str) -> str:
-        if scales.get(key) == "tiny":
-            return "(tiny scale: not meaningful) "
-        if key in sums and at_chance(sums[key]):
-            return f"({scales.get(key)} scale, all cells near chance: not meaningful) "
-        return ""
-
-    pre = pre_of("exp2")
-    s2 = sums.get("exp2")
-    if s2:
-        full = _acc(s2, "mobilenet_full")
-        grads = [c for c in s2 if c.startswith("mobilenet_gradual")]
-        best = max(grads, key=lambda c: s2[c]["frame_accuracy"]["mean"] or 0, default=None)
-        diff, word = compare(full, _acc(s2, best) if best else None)
-        each = []
-        for g in sorted(grads):
-            d_g, w_g = compare(full, _acc(s2, g))
-            if not math.isnan(d_g):
-                each.append(f"{g} {100 * d_g:+.1f} ({w_g.split(' (')[0]})")
-        lines.append(
-            f"- {pre}*Full fine-tuning beats gradual unfreezing* (MobileNet, full vs the best "
-            f"gradual schedule, {best}): full is {word}, difference {100 * diff:+.1f} points"
-            + (f"; full minus each schedule: {', '.join(each)}" if each else "")
-            + ". The schedules differ in learning rates and epochs as well as in what "
-            "trains when (see the method column), so only equal-rate, equal-epoch pairs compare "
-            "the unfreezing itself."
-        )
-        g2, g3 = _acc(s2, "mobilenet_gradual_2"), _acc(s2, "mobilenet_gradual_3")
-        if g2 and g3 and g2.get("mean") is not None and g2.get("mean") == g3.get("mean"):
-            lines.append(
-                f"- {pre}Gradual #3 (best weights restored after each stage) equals #2 here "
-                "to the last digit: restoring changed nothing, which is what happens when each "
-                "stage's lowest validation loss falls on its last epoch (still improving)."
-            )
-        nets = {k: v for k, v in s2.items() if k.endswith("_full")}
-        if nets:
-            top = max(nets, key=lambda c: nets[c]["frame_accuracy"]["mean"] or 0)
-            lines.append(
-                f"- {pre}*InceptionV3 slightly best, all similar*: our best full fine-tune is "
-                f"{model_desc(s2[top])} ({init_note(s2[top])}); spread of the means "
-                f"{100 * _spread(nets):.1f} points. Networks without reachable ImageNet weights "
-                "ran from random initialisation, so this comparison is not the thesis' one."
-            )
-    s3 = sums.get("exp3")
-    pre = pre_of("exp3")
-    if s3:
-        for net in sorted({c["meta"].get("network") for c in s3.values()}):
-            single = [
-                k
-                for k, c in s3.items()
-                if c["meta"].get("network") == net and len(c["meta"].get("train", [])) == 1
-            ]
-            pair = [
-                k
-                for k, c in s3.items()
-                if c["meta"].get("network") == net and len(c["meta"].get("train", [])) == 2
-            ]
-            mp = _mean_of(s3, pair)
-            ms = _mean_of(s3, single)
-            if math.isnan(mp) or math.isnan(ms):
-                continue
-            diff, word = compare(_pooled(s3, pair), _pooled(s3, single))
-            lines.append(
-                f"- {pre}*Mixing vendors generalizes better* ({net}): trained on a pair, held-out "
-                f"accuracy averages {100 * mp:.1f} %, on one vendor {100 * ms:.1f} % — "
-                f"{word}, {100 * diff:+.1f} points (all runs of each kind pooled for the "
-                "interval; a pair is tested on one vendor, a single on two, so the test sets "
-                "differ)."
-            )
-    s4 = sums.get("exp4")
-    pre = pre_of("exp4")
-    if s4:
-        fr = sorted({c["meta"]["fraction"] for c in s4.values()})
-        # the smallest fraction at which some network learns at all (else the comparison is
-        # between runs that all sit at chance)
-        learnable = [
-            f
-            for f in fr
-            if any(
-                c["meta"]["fraction"] == f and (c["frame_accuracy"]["mean"] or 0) >= CHANCE + 0.07
-                for c in s4.values()
-            )
-        ]
-        if len(fr) >= 2 and not (learnable and learnable[0] < fr[-1]):
-            lines.append(
-                f"- {pre}*Training-set size*: no smaller fraction than the largest has a network "
-                "above chance level, so the findings on little data cannot be tested at this "
-                "scale."
-            )
-        if len(fr) >= 2 and learnable and learnable[0] < fr[-1]:
-            below = [f for f in fr if f < learnable[0]]
-            if below:
-                lines.append(
-                    f"- {pre}At {', '.join(f'{100 * f:g} %' for f in below)} of the training "
-                    "split every network stays at chance level; the comparisons below use the "
-                    f"smallest fraction at which one learns, {100 * learnable[0]:g} %."
-                )
-            lo, hi = learnable[0], fr[-1]
-
-            def cell(net: str, f: float) -> str:
-                return f"{net}__{f * 100:g}pct"
-
-            d_lo, w_lo = compare(
-                _acc(s4, cell("mobilenet_imagenet", lo)), _acc(s4, cell("mobilenet_random", lo))
-            )
-            d_hi, w_hi = compare(
-                _acc(s4, cell("mobilenet_imagenet", hi)), _acc(s4, cell("mobilenet_random", hi))
-            )
-            if not (math.isnan(d_lo) or math.isnan(d_hi)):
-                lines.append(
-                    f"- {pre}*Pretraining helps most with little data*: ImageNet minus random "
-                    f"MobileNet is {100 * d_lo:+.1f} points at {100 * lo:g} % ({w_lo}) and "
-                    f"{100 * d_hi:+.1f} at {100 * hi:g} % ({w_hi}) — "
-                    + (
-                        "not testable here: both differences are within noise"
-                        if w_lo.startswith("within") and w_hi.startswith("within")
-                        else "reproduced in direction"
-                        if d_lo > d_hi
-                        else "not reproduced"
-                    )
-                    + "."
-                )
-            drops = {}
-            for net in ("baseline", "mobilenet_imagenet", "mobilenet_random"):
-                a, b = _acc(s4, cell(net, hi)), _acc(s4, cell(net, lo))
-                if a and b and a.get("mean") is not None and b.get("mean") is not None:
-                    drops[net] = a["mean"] - b["mean"]
-            if len(drops) == 3:
-                least = min(drops, key=lambda k: drops[k])
-                noisy = all(
-                    compare(_acc(s4, cell(n, hi)), _acc(s4, cell(n, lo)))[1].startswith("within")
-                    for n in drops
-                )
-                verdict = (
-                    "not testable here: every network's drop is within noise (its two "
-                    "intervals overlap)"
-                    if noisy
-                    else "reproduced"
-                    if least == "baseline"
-                    else "not reproduced"
-                )
-                lines.append(
-                    f"- {pre}*The baseline suffers least from less data*: accuracy drops from "
-                    f"{100 * hi:g} % to {100 * lo:g} % by "
-                    + ", ".join(f"{k} {100 * v:.1f}" for k, v in drops.items())
-                    + f" points; least: {least} — {verdict}."
-                )
-            top = max(s4.values(), key=lambda c: c["frame_accuracy"]["mean"] or 0)
-            lines.append(
-                f"- {pre}At this scale the best training-set-size cell reaches "
-                f"{100 * (top['frame_accuracy']['mean'] or 0):.1f} % ({model_desc(top)}, "
-                f"{100 * top['meta']['fraction']:g} %): every run sees only "
-                f"~{top['images_seen']:.0f} images, so these runs separate little."
-            )
+    if sums.get("exp2"):
+        lines += _finetuning(sums["exp2"], _prefix("exp2", sums, scales))
+    if sums.get("exp3"):
+        lines += _vendor_mix(sums["exp3"], _prefix("exp3", sums, scales))
+    if sums.get("exp4"):
+        lines += _training_size(sums["exp4"], _prefix("exp4", sums, scales))
     return lines
+
+
+def _prefix(key: str, sums: dict[str, dict[str, Any]], scales: dict[str, str]) -> str:
+    """What goes before an experiment's lines when its runs say nothing (tiny, or at chance)."""
+    if scales.get(key) == "tiny":
+        return "(tiny scale: not meaningful) "
+    if key in sums and at_chance(sums[key]):
+        return f"({scales.get(key)} scale, all cells near chance: not meaningful) "
+    return ""
+
+
+def _finetuning(s2: dict[str, Any], pre: str) -> list[str]:
+    """Experiment 2: full fine-tuning against gradual unfreezing, and the networks' spread."""
+    lines = []
+    full = _acc(s2, "mobilenet_full")
+    grads = [c for c in s2 if c.startswith("mobilenet_gradual")]
+    best = max(grads, key=lambda c: s2[c]["frame_accuracy"]["mean"] or 0, default=None)
+    diff, word = compare(full, _acc(s2, best) if best else None)
+    each = []
+    for g in sorted(grads):
+        d_g, w_g = compare(full, _acc(s2, g))
+        if not math.isnan(d_g):
+            each.append(f"{g} {100 * d_g:+.1f} ({w_g.split(' (')[0]})")
+    lines.append(
+        f"- {pre}*Full fine-tuning beats gradual unfreezing* (MobileNet, full vs the best "
+        f"gradual schedule, {best}): full is {word}, difference {100 * diff:+.1f} points"
+        + (f"; full minus each schedule: {', '.join(each)}" if each else "")
+        + ". The schedules differ in learning rates and epochs as well as in what "
+        "trains when (see the method column), so only equal-rate, equal-epoch pairs compare "
+        "the unfreezing itself. Thesis: no number (its gradual runs are learning curves only, "
+        "Figure 4.6); it states that the maximum came with the whole network open."
+    )
+    g2, g3 = _acc(s2, "mobilenet_gradual_2"), _acc(s2, "mobilenet_gradual_3")
+    if g2 and g3 and g2.get("mean") is not None and g2.get("mean") == g3.get("mean"):
+        lines.append(
+            f"- {pre}Gradual #3 (best weights restored after each stage) equals #2 here "
+            "to the last digit: restoring changed nothing, which is what happens when each "
+            "stage's lowest validation loss falls on its last epoch (still improving)."
+        )
+    nets = {k: v for k, v in s2.items() if k.endswith("_full")}
+    if nets:
+        top = max(nets, key=lambda c: nets[c]["frame_accuracy"]["mean"] or 0)
+        lines.append(
+            f"- {pre}*InceptionV3 slightly best, all similar*: our best full fine-tune is "
+            f"{model_desc(s2[top])} ({init_note(s2[top])}); spread of the means "
+            f"{100 * _spread(nets):.1f} points. Networks without reachable ImageNet weights "
+            "ran from random initialisation, so this comparison is not the thesis' one. "
+            + _thesis_networks()
+        )
+    return lines
+
+
+def _vendor_mix(s3: dict[str, Any], pre: str) -> list[str]:
+    """Experiment 3: per network, trained on a pair of vendors against on a single one."""
+    lines = []
+    for net in sorted({c["meta"].get("network") for c in s3.values()}):
+        single = _vendor_cells(s3, net, 1)
+        pair = _vendor_cells(s3, net, 2)
+        mp = _mean_of(s3, pair)
+        ms = _mean_of(s3, single)
+        if math.isnan(mp) or math.isnan(ms):
+            continue
+        diff, word = compare(_pooled(s3, pair), _pooled(s3, single))
+        lines.append(
+            f"- {pre}*Mixing vendors generalizes better* ({net}): trained on a pair, held-out "
+            f"accuracy averages {100 * mp:.1f} %, on one vendor {100 * ms:.1f} % — "
+            f"{word}, {100 * diff:+.1f} points (all runs of each kind pooled for the "
+            "interval; a pair is tested on one vendor, a single on two, so the test sets "
+            "differ). " + _thesis_vendor_mix(pair, single)
+        )
+    return lines
+
+
+def _vendor_cells(s3: dict[str, Any], net: str | None, n_vendors: int) -> list[str]:
+    """Cells of ``net`` trained on ``n_vendors`` vendors."""
+    return [
+        k
+        for k, c in s3.items()
+        if c["meta"].get("network") == net and len(c["meta"].get("train", [])) == n_vendors
+    ]
+
+
+def _training_size(s4: dict[str, Any], pre: str) -> list[str]:
+    """Experiment 4: what less training data does, from the smallest fraction that learns."""
+    fr = sorted({c["meta"]["fraction"] for c in s4.values()})
+    # the smallest fraction at which some network learns at all (else the comparison is
+    # between runs that all sit at chance)
+    learnable = [
+        f
+        for f in fr
+        if any(
+            c["meta"]["fraction"] == f and (c["frame_accuracy"]["mean"] or 0) >= CHANCE + 0.07
+            for c in s4.values()
+        )
+    ]
+    if len(fr) < 2:
+        return []
+    if not (learnable and learnable[0] < fr[-1]):
+        return [
+            f"- {pre}*Training-set size*: no smaller fraction than the largest has a network "
+            "above chance level, so the findings on little data cannot be tested at this "
+            "scale."
+        ]
+    lines = []
+    below = [f for f in fr if f < learnable[0]]
+    if below:
+        lines.append(
+            f"- {pre}At {', '.join(f'{100 * f:g} %' for f in below)} of the training "
+            "split every network stays at chance level; the comparisons below use the "
+            f"smallest fraction at which one learns, {100 * learnable[0]:g} %."
+        )
+    lo, hi = learnable[0], fr[-1]
+    lines += _pretraining_with_little_data(s4, lo, hi, pre)
+    lines += _baseline_drop(s4, lo, hi, pre)
+    top = max(s4.values(), key=lambda c: c["frame_accuracy"]["mean"] or 0)
+    lines.append(
+        f"- {pre}At this scale the best training-set-size cell reaches "
+        f"{100 * (top['frame_accuracy']['mean'] or 0):.1f} % ({model_desc(top)}, "
+        f"{100 * top['meta']['fraction']:g} %): every run sees only "
+        f"~{top['images_seen']:.0f} images, so these runs separate little."
+    )
+    return lines
+
+
+def _size_cell(net: str, fraction: float) -> str:
+    """Experiment 4's cell name of ``net`` at a training fraction."""
+    return f"{net}__{fraction * 100:g}pct"
+
+
+def _pretraining_with_little_data(s4: dict[str, Any], lo: float, hi: float, pre: str) -> list[str]:
+    """ImageNet minus random MobileNet at the smallest learning fraction and the largest."""
+    d_lo, w_lo = compare(
+        _acc(s4, _size_cell("mobilenet_imagenet", lo)), _acc(s4, _size_cell("mobilenet_random", lo))
+    )
+    d_hi, w_hi = compare(
+        _acc(s4, _size_cell("mobilenet_imagenet", hi)), _acc(s4, _size_cell("mobilenet_random", hi))
+    )
+    if math.isnan(d_lo) or math.isnan(d_hi):
+        return []
+    verdict = (
+        "not testable here: both differences are within noise"
+        if w_lo.startswith("within") and w_hi.startswith("within")
+        else "reproduced in direction"
+        if d_lo > d_hi
+        else "not reproduced"
+    )
+    return [
+        f"- {pre}*Pretraining helps most with little data*: ImageNet minus random "
+        f"MobileNet is {100 * d_lo:+.1f} points at {100 * lo:g} % ({w_lo}) and "
+        f"{100 * d_hi:+.1f} at {100 * hi:g} % ({w_hi}) — {verdict}. Thesis (Table 4.6, "
+        "test accuracy): "
+        + _thesis_differences(
+            [
+                (f, _size_cell("mobilenet_imagenet", f), _size_cell("mobilenet_random", f))
+                for f in (lo, hi)
+            ]
+        )  # fmt: skip
+        + "."
+    ]
+
+
+def _baseline_drop(s4: dict[str, Any], lo: float, hi: float, pre: str) -> list[str]:
+    """Each network's accuracy drop from the largest fraction to the smallest that learns."""
+    drops = {}
+    for net in ("baseline", "mobilenet_imagenet", "mobilenet_random"):
+        a, b = _acc(s4, _size_cell(net, hi)), _acc(s4, _size_cell(net, lo))
+        if a and b and a.get("mean") is not None and b.get("mean") is not None:
+            drops[net] = a["mean"] - b["mean"]
+    if len(drops) != 3:
+        return []
+    least = min(drops, key=lambda k: drops[k])
+    noisy = all(
+        compare(_acc(s4, _size_cell(n, hi)), _acc(s4, _size_cell(n, lo)))[1].startswith("within")
+        for n in drops
+    )
+    verdict = (
+        "not testable here: every network's drop is within noise (its two intervals overlap)"
+        if noisy
+        else "reproduced"
+        if least == "baseline"
+        else "not reproduced"
+    )
+    return [
+        f"- {pre}*The baseline suffers least from less data*: accuracy drops from "
+        f"{100 * hi:g} % to {100 * lo:g} % by "
+        + ", ".join(f"{k} {100 * v:.1f}" for k, v in drops.items())
+        + f" points; least: {least} — {verdict}. Thesis (Table 4.6, test accuracy), the same "
+        "drops: "
+        + ", ".join(
+            f"{net} {_thesis_difference(_size_cell(net, hi), _size_cell(net, lo))}" for net in drops
+        )
+        + "."
+    ]
+
+
+def _thesis_networks() -> str:
+    """The thesis' Table 4.2 test accuracies of the fully fine-tuned networks, and their spread."""
+    cells = ["nasnet_mobile_full", "inception_v3_full", "vgg16_full", "mobilenet_full"]
+    values = {c: thesis_value("exp2", c) for c in cells}
+    nums = [v.percent for v in values.values() if v is not None and v.percent is not None]
+    listed = ", ".join(f"{c.removesuffix('_full')} {v.text}" for c, v in values.items() if v)
+    spread = f"; spread {max(nums) - min(nums):.1f} points" if nums else ""
+    return f"Thesis (Table 4.2, test accuracy): {listed}{spread}."
+
+
+def _thesis_vendor_mix(pair: list[str], single: list[str]) -> str:
+    """The thesis' Table 4.4 means over the same pair and single-vendor cells."""
+    mp = thesis_mean("exp3", pair, "max_val_accuracy")
+    ms = thesis_mean("exp3", single, "max_val_accuracy")
+    if mp is None or ms is None:
+        return "Thesis: no matching Table 4.4 cells."
+    return (
+        f"Thesis (Table 4.4, best held-out validation accuracy): pairs {mp:.1f} %, single "
+        f"vendors {ms:.1f} %, {mp - ms:+.1f} points."
+    )
+
+
+def _thesis_difference(a: str, b: str) -> str:
+    """The thesis' exp4 value of cell ``a`` minus cell ``b`` in points, or why there is none."""
+    va, vb = thesis_value("exp4", a), thesis_value("exp4", b)
+    if va is None or vb is None or va.percent is None or vb.percent is None:
+        return "(no thesis row)"
+    return f"{va.percent - vb.percent:+.1f}"
+
+
+def _thesis_differences(pairs: list[tuple[float, str, str]]) -> str:
+    return ", ".join(f"{_thesis_difference(a, b)} at {100 * f:g} %" for f, a, b in pairs)
 
 
 def _spread(cells: dict[str, Any]) -> float:
