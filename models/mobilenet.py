@@ -212,84 +212,42 @@ def mobilenet_v1(
     )
 
 
-@register_model
-def mobilenet_v1_025(
-    num_classes: int = 8,
-    in_chans: int | None = None,
-    pretrained: str | None = None,
-    input_hw: tuple[int, int] = (128, 128),
-    **kw: Any,
-) -> nn.Module:
-    """MobileNet v1 0.25 at 128×128 (the TFLite 0.25_128 file's size)."""
-    return _mobilenet_v1(
-        "mobilenet_v1_025",
-        0.25,
-        input_hw,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        pretrained=pretrained,
-        **kw,
-    )
+def _v1_variant(name: str, width: float, input_hw: tuple[int, int], about: str) -> None:
+    """Register ``name``: MobileNet v1 at a fixed ``width``, ``input_hw`` by default; its
+    docstring is "MobileNet v1 {width} {about}"."""
+
+    def entry(
+        num_classes: int = 8,
+        in_chans: int | None = None,
+        pretrained: str | None = None,
+        input_hw: tuple[int, int] = input_hw,
+        **kw: Any,
+    ) -> nn.Module:
+        return _mobilenet_v1(
+            name,
+            width,
+            input_hw,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            pretrained=pretrained,
+            **kw,
+        )
+
+    entry.__name__ = entry.__qualname__ = name
+    entry.__doc__ = f"MobileNet v1 {width} {about}"
+    register_model(entry)
 
 
-@register_model
-def mobilenet_v1_050(
-    num_classes: int = 8,
-    in_chans: int | None = None,
-    pretrained: str | None = None,
-    input_hw: tuple[int, int] = (224, 224),
-    **kw: Any,
-) -> nn.Module:
-    """MobileNet v1 0.5 (ImageNet weights: the TFLite 0.5_160 file)."""
-    return _mobilenet_v1(
-        "mobilenet_v1_050",
-        0.5,
-        input_hw,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        pretrained=pretrained,
-        **kw,
-    )
-
-
-@register_model
-def mobilenet_v1_075(
-    num_classes: int = 8,
-    in_chans: int | None = None,
-    pretrained: str | None = None,
-    input_hw: tuple[int, int] = (224, 224),
-    **kw: Any,
-) -> nn.Module:
-    """MobileNet v1 0.75 (ImageNet weights: the TFLite 0.75_192 file)."""
-    return _mobilenet_v1(
-        "mobilenet_v1_075",
-        0.75,
-        input_hw,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        pretrained=pretrained,
-        **kw,
-    )
-
-
-@register_model
-def mobilenet_v1_100(
-    num_classes: int = 8,
-    in_chans: int | None = None,
-    pretrained: str | None = None,
-    input_hw: tuple[int, int] = (224, 224),
-    **kw: Any,
-) -> nn.Module:
-    """MobileNet v1 1.0 (ImageNet weights: the TFLite embedding extractor; head stays random)."""
-    return _mobilenet_v1(
-        "mobilenet_v1_100",
-        1.0,
-        input_hw,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        pretrained=pretrained,
-        **kw,
-    )
+# The width variants, each with ImageNet weights from a TFLite file (:mod:`.tflite_import`).
+_v1_variant("mobilenet_v1_025", 0.25, (128, 128), "at 128×128 (the TFLite 0.25_128 file's size).")
+_v1_variant("mobilenet_v1_050", 0.5, (224, 224), "(ImageNet weights: the TFLite 0.5_160 file).")
+_v1_variant("mobilenet_v1_075", 0.75, (224, 224), "(ImageNet weights: the TFLite 0.75_192 file).")
+_v1_variant(
+    "mobilenet_v1_100",
+    1.0,
+    (224, 224),
+    "(ImageNet weights: the TFLite embedding extractor; head stays random).",
+)
 
 
 # --- torchvision's v2 and v3-large, with stages and forward_features ----------------------------

@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .errors import display_name, item_error
-from .frame import AcquisitionKind
+from .frame import AcquisitionKind, SourceInfo
 from .model_file import data_text
-from .pipeline import Engine, run_file
+from .pipeline import Engine, FrameResult, run_file
 from .sources import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from .temporal import TemporalChain, describe_config
 from .verdict import cine_verdict
@@ -118,6 +118,30 @@ class ClassifyReport:
         }
 
 
+class FrameObserver(Protocol):
+    """Watches one file go through :func:`classify_file`, e.g. to draw an annotated playback
+    from the same decode (the demo does)."""
+
+    def opened(self, info: SourceInfo) -> None:
+        """The file is open (readers add to ``info.warnings`` while reading)."""
+
+    def labelled(self, result: FrameResult) -> None:
+        """One frame's result, in order; ``result.frame`` is the decoded frame (full
+        resolution, colour), kept for this call only."""
+
+
+def _observed(rows: Iterable[FrameResult], observer: FrameObserver | None) -> list[FrameResult]:
+    """``rows`` as a list, each handed to ``observer`` first (and its pixels dropped after)."""
+    if observer is None:
+        return list(rows)
+    out = []
+    for row in rows:
+        observer.labelled(row)
+        row.frame = None  # the pixels were for the observer: the rows stay small
+        out.append(row)
+    return out
+
+
 def _is_candidate(path: Path) -> bool:
     if path.name.startswith("."):
         return False
@@ -161,18 +185,27 @@ def classify_file(
     per_frame: bool = False,
     preprocess_workers: int = 1,
     name: str | None = None,
+    observer: FrameObserver | None = None,
 ) -> CineResult:
     """The verdict for one file; never raises for a bad file (``status="error"``): whatever
-    reading it raises becomes its one-line error (:func:`~echostream.stream.errors.item_error`).
+    reading it (or ``observer``) raises becomes its one-line error
+    (:func:`~echostream.stream.errors.item_error`).
 
     ``name``: what the result and its errors call the file (default: the path's safe display
-    name; see :class:`~echostream.stream.names.PathNamer`)."""
+    name; see :class:`~echostream.stream.names.PathNamer`). ``observer``: sees the file's
+    facts and each labelled frame with its pixels (:class:`FrameObserver`); the file is then
+    decoded whole (full resolution, colour) instead of reduced to what the model needs."""
     name = display_name(path) if name is None else name
     t0 = time.perf_counter()
+    whole = observer is not None
     try:
-        opts = engine.source_options(str(path), workers=workers, reduced=reduced)
+        opts = engine.source_options(str(path), workers=workers, reduced=reduced and not whole)
+        if whole:
+            opts.pop("luminance", None)
         with open_source(str(path), name=name, **opts) as src:
             info = src.info
+            if observer is not None:
+                observer.opened(info)
             result = CineResult(
                 path=name,
                 status="ok",
@@ -188,15 +221,17 @@ def classify_file(
                 result.time_s = time.perf_counter() - t0
                 return result
             chain = TemporalChain.from_config(smoother_cfg, fps=info.fps)
-            rows = list(
+            rows = _observed(
                 run_file(
                     engine,
                     src,
                     chain,
                     batch_size=batch_size,
                     queue_size=queue_size,
+                    keep_frames=whole,
                     preprocess_workers=preprocess_workers,
-                )
+                ),
+                observer,
             )
     except Exception as err:  # noqa: BLE001 - one bad item must never cost the batch
         return CineResult(path=name, status="error", error=str(item_error(name, err)),

@@ -1,5 +1,9 @@
 """The ``echostream`` command: a typer root app; each package registers its own commands.
 
+The runtime (``stream/``) registers its commands here; models, training and the demo add
+theirs through the ``echostream.commands`` entry-point group (pyproject.toml), so this package
+never imports ``train/`` or ``demo/``.
+
 Command modules import only typer and the standard library at import time; the work (pydicom,
 onnxruntime, torch, ...) is imported inside each command, so ``echostream --help`` stays fast
 and never imports torch. A command that needs an extra the install lacks (``train``, ``demo``,
@@ -64,25 +68,21 @@ def _root(
     warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
 
 
+#: Entry-point group through which the packages above the runtime (models, train, demo, or
+#: a third party's) add their commands: ``name = "module:register"`` in pyproject.toml.
+COMMANDS_GROUP = "echostream.commands"
+
+
 def _register_all() -> None:
-    from echostream.demo import cli as demo_cli
-    from echostream.models import cli as models_cli
-    from echostream.train import cli as train_cli
-    from echostream.train import cli_experiments, cli_train
+    """The runtime's own commands, then each installed package's (entry points, by name)."""
+    from importlib.metadata import entry_points
 
-    from . import cli_backends, cli_sources, cli_stream
+    from . import cli_anonymize, cli_backends, cli_sources, cli_stream
 
-    for module in (
-        cli_sources,
-        cli_stream,
-        cli_backends,
-        models_cli,
-        train_cli,
-        cli_train,
-        cli_experiments,
-        demo_cli,
-    ):
+    for module in (cli_sources, cli_stream, cli_backends, cli_anonymize):
         module.register(app, bench_app)
+    for point in sorted(entry_points(group=COMMANDS_GROUP), key=lambda p: p.name):
+        point.load()(app, bench_app)
 
 
 _register_all()

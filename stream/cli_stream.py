@@ -210,7 +210,7 @@ def live(
     Annotated output (--out, --show) shows only the ultrasound region unless --keep-screen.
     """
     from .errors import item_error
-    from .live import print_label, run_live_view
+    from .live import LiveView, print_label, run_live_view
     from .sinks import to_json
     from .sources import source_kind
 
@@ -226,13 +226,15 @@ def live(
             typer.echo(print_label(r, labels), err=True)
 
     try:
-        report = run_live_view(
-            source, engine, cfg, out=out, show=show, port=port, max_frames=max_frames,
-            duration_s=duration, pace=False if fast else None, on_result=on_result,
+        view = LiveView(
+            out=out, show=show, port=port, keep_screen=True if keep_screen else None,
             on_show=lambda url: typer.echo(f"live view: {url}", err=True),
-            keep_screen=True if keep_screen else None,
-            name=None if source_kind(source) == "live" else namer(source),
             out_name=None if not out or source_kind(out) == "live" else namer(out),
+        )  # fmt: skip
+        report = run_live_view(
+            source, engine, cfg, view, max_frames=max_frames, duration_s=duration,
+            pace=False if fast else None, on_result=on_result,
+            name=None if source_kind(source) == "live" else namer(source),
         )  # fmt: skip
     except OSError as err:  # e.g. the --show port or the --out file
         typer.echo(f"error: {err}", err=True)
@@ -282,36 +284,13 @@ def bench_stream(
     no_naive: bool = typer.Option(False, "--no-naive", help="Skip the naive reference loop."),
     no_live: bool = typer.Option(False, "--no-live", help="Skip the live-path run."),
     sweep: list[Path] | None = typer.Option(
-        None, "--sweep", help="Sweep cine with <cine>.labels.json; repeatable (metrics pooled)."
+        None,
+        "--sweep",
+        help="Sweep cine with <cine>.labels.json (see `echostream simulate-sweep`), or a folder "
+        "of them; repeatable (metrics pooled).",
     ),
     sweep_truth: list[Path] | None = typer.Option(
         None, "--sweep-truth", help="Its truth sidecar (one per --sweep, in order)."
-    ),
-    make_sweep: Path | None = typer.Option(
-        None,
-        "--make-sweep",
-        help="Simulate sweep cines here (one per --sweep-seed: NAME-seedN.dcm when several).",
-    ),
-    sweep_quality: float = typer.Option(
-        0.1,
-        "--sweep-quality",
-        help="--make-sweep acoustic window 0 (poor) … 1 (excellent); the default 0.1 is a poor "
-        "window, the hard case smoothing exists for.",
-    ),
-    sweep_seed: list[int] = typer.Option(
-        [1, 2, 3],
-        "--sweep-seed",
-        help="--make-sweep simulator seed; repeatable (default 1, 2, 3: more view changes and "
-        "flicker events than one cine has; smoothing was tuned on seeds 11-13).",
-    ),
-    sweep_wobble: float = typer.Option(
-        0.35,
-        "--sweep-wobble",
-        help="--make-sweep hand drift towards the neighbouring view while holding one, 0–0.45 "
-        "(0: a probe held perfectly still).",
-    ),
-    sweep_frames: int = typer.Option(
-        600, "--sweep-frames", help="--make-sweep frames per view sweep."
     ),
     steady: list[Path] | None = typer.Option(
         None, "--steady", help="A one-view cine (e.g. real echo) for label flicker; repeatable."
@@ -323,8 +302,7 @@ def bench_stream(
     config: Path | None = typer.Option(None, "--config", help="Stream settings YAML."),
 ) -> None:
     """Per-stage latency, end-to-end fps, naive-loop and decode-only references, smoothing."""
-    from .bench_stream import make_sweep as simulate_sweep
-    from .bench_stream import run_bench
+    from .bench_stream import BenchOptions, run_bench
     from .errors import SourceError
     from .sinks import to_json
 
@@ -332,44 +310,26 @@ def bench_stream(
     cfg = _config(config)
     if pre_workers is not None:
         cfg["reader"]["preprocess_workers"] = pre_workers
-    if sweep_truth and len(sweep_truth) != len(sweep or []):
-        typer.echo("error: give one --sweep-truth per --sweep, in order", err=True)
+    sweeps = _sweep_cines(sweep or [])
+    if sweep_truth and len(sweep_truth) != len(sweeps):
+        typer.echo("error: give one --sweep-truth per --sweep cine, in order", err=True)
         raise typer.Exit(2)
-    sweeps = list(sweep or [])
-    if make_sweep is not None:
-        seeds = list(dict.fromkeys(sweep_seed or [1]))
-        for seed in seeds:
-            path = make_sweep if len(seeds) == 1 else make_sweep.with_name(
-                f"{make_sweep.stem}-seed{seed}{make_sweep.suffix or '.dcm'}"
-            )  # fmt: skip
-            try:
-                made = simulate_sweep(
-                    path, quality=sweep_quality, seed=seed, frames_per_view=sweep_frames,
-                    wobble=sweep_wobble,
-                )  # fmt: skip
-            except (RuntimeError, ValueError) as err:
-                typer.echo(f"error: {err}", err=True)
-                raise typer.Exit(2) from None
-            typer.echo(f"sweep cine written: {made}", err=True)
-            sweeps.append(made)
-    # made sweeps carry their sidecar next to them
-    truths = [str(p) for p in sweep_truth or []] + [None] * (len(sweeps) - len(sweep_truth or []))
-    if source is None:
-        if not sweeps:
-            typer.echo("error: give a SOURCE cine (and/or --sweep / --make-sweep)", err=True)
-            raise typer.Exit(2)
-        source = sweeps[0]
+    if source is None and not sweeps:
+        typer.echo("error: give a SOURCE cine (and/or --sweep)", err=True)
+        raise typer.Exit(2)
+    options = BenchOptions(
+        repeat=repeat, workers=workers, naive=not no_naive, live=not no_live, int8=not no_int8,
+        checkpoint=str(checkpoint) if checkpoint else None, sweep=[str(p) for p in sweeps],
+        sweep_truth=[str(p) for p in sweep_truth] if sweep_truth else None,
+        steady=[str(p) for p in steady or []],
+    )  # fmt: skip
     # the file as given: its int8 copy is timed separately (--no-int8 skips it)
     engine, _ = _engine(model, backend, cfg, precision=None)
     live_engine = None if no_live else _engine(model, backend, cfg, True, None)[0]
     try:
         result = run_bench(
-            str(source), engine, cfg, repeat=repeat, workers=workers, naive=not no_naive,
-            checkpoint=str(checkpoint) if checkpoint else None, live=not no_live,
-            sweep=[str(p) for p in sweeps],
-            sweep_truth=truths,
-            progress=lambda msg: typer.echo(msg, err=True), live_engine=live_engine,
-            int8=not no_int8, steady=[str(p) for p in steady or []],
+            str(source or sweeps[0]), engine, cfg, options, live_engine=live_engine,
+            progress=lambda msg: typer.echo(msg, err=True),
         )  # fmt: skip
     except (SourceError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
@@ -378,6 +338,22 @@ def bench_stream(
     if out:
         out.write_text(text + "\n")
     sys.stdout.write(text + "\n")
+
+
+def _sweep_cines(paths: list[Path]) -> list[Path]:
+    """``--sweep`` values with each folder replaced by the cines in it that have a truth
+    sidecar (``<cine>.labels.json``), in name order."""
+    cines: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            cines += [
+                p
+                for p in sorted(path.iterdir())
+                if p.suffix != ".json" and p.with_suffix(".labels.json").is_file()
+            ]
+        else:
+            cines.append(path)
+    return cines
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

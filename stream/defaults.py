@@ -1,8 +1,11 @@
-"""Where the shipped model lives, and the stream settings (``configs/stream.yaml``).
+"""Where the shipped model lives, and the stream settings (``stream/stream.yaml``).
 
-The default model path is defined here and nowhere else. Settings are read as ``cfg[stage]``
-(``reader``, ``preprocess``, ``backend``, ``smoother``, ``overlay``, ``live``, ``bench``); a user
-file given with ``--config`` is merged over the defaults key by key.
+The default model path is defined here and nowhere else. The stream settings' defaults live in
+one place, ``stream/stream.yaml`` (shipped inside the package); their types are the models
+below. Settings are read as ``cfg[stage]`` (``reader``, ``preprocess``, ``backend``,
+``smoother``, ``overlay``, ``live``, ``bench``); a user file given with ``--config`` is merged
+over the defaults key by key (:func:`~.settings.deep_merge`) and a wrong key or type ends with
+one line naming the file and the key.
 
 >>> cfg = load_stream_config()
 >>> cfg["smoother"]["stages"]
@@ -11,61 +14,101 @@ file given with ``--config`` is merged over the defaults key by key.
 
 from __future__ import annotations
 
-import copy
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from .settings import STRICT_KEYS, deep_merge, read_yaml_mapping, validated
 
 DEFAULT_MODEL_FILE = "realecho_v2.onnx"
-REPO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "stream.yaml"
+#: The stream settings' defaults (the only copy).
+DEFAULTS_FILE = Path(__file__).resolve().with_name("stream.yaml")
 
-#: The same values as ``configs/stream.yaml`` (a test keeps them equal), so an installed wheel
-#: without the ``configs/`` folder behaves the same.
-DEFAULTS: dict[str, Any] = {
-    "reader": {"workers": 2, "preprocess_workers": 1, "reduced_scale": True, "queue_size": 64},
-    "preprocess": {},
-    "backend": {"name": "auto", "precision": "auto", "threads": 0, "spin": False, "batch_size": 8},
-    "smoother": {
-        "stages": ["ema", "vote", "uncertain"],
-        "ema": {"alpha": 0.5},
-        "vote": {"window_s": 0.7},
-        "hysteresis": {"margin": 0.1, "patience": 3},
-        "uncertain": {"threshold": 0.5},
-    },
-    "overlay": {"top_k": 3, "keep_screen": False},
-    "live": {
-        "threads": 1,
-        "spin": False,
-        "preprocess_in_reader": True,
-        "switch_interval_ms": None,
-        "sink_nice": 0,
-        "workers": None,
-        "queue_size": 4,
-        "sink_queue_size": 8,
-        "show_port": 8765,
-        "read_timeout": 5.0,
-        "connect_timeout": 10.0,
-    },
-    "bench": {
-        "smoothing_settings": {
-            "ema": {"stages": ["ema"], "ema": {"alpha": 0.3}},
-            "vote": {"stages": ["vote"], "vote": {"window": 15}},
-            "vote 0.7 s": {"stages": ["vote"], "vote": {"window_s": 0.7}},
-            "ema+hysteresis": {
-                "stages": ["ema", "hysteresis"],
-                "ema": {"alpha": 0.3},
-                "hysteresis": {"margin": 0.1, "patience": 3},
-            },
-            "vote+hysteresis": {
-                "stages": ["vote", "hysteresis"],
-                "vote": {"window": 9},
-                "hysteresis": {"margin": 0.0, "patience": 3},
-            },
-        },
-        "settle_s": 0.5,
-        "stable_hold_s": 1.0,
-    },
-}
+
+class _Section(BaseModel):
+    model_config = STRICT_KEYS
+
+
+class ReaderSettings(_Section):
+    workers: int
+    preprocess_workers: int
+    reduced_scale: bool
+    queue_size: int
+
+
+class BackendSettings(_Section):
+    name: Literal["auto", "onnxruntime", "tensorrt", "torch"]
+    precision: Literal["auto", "fp32", "fp16", "int8"]
+    threads: int
+    spin: bool
+    batch_size: int
+
+
+class EmaSettings(_Section):
+    alpha: float | None = None
+
+
+class VoteSettings(_Section):
+    window: int | None = None
+    window_s: float | None = None
+
+
+class HysteresisSettings(_Section):
+    margin: float | None = None
+    patience: int | None = None
+    patience_s: float | None = None
+
+
+class UncertainSettings(_Section):
+    threshold: float | None = None
+    min_vote_share: float | None = None
+
+
+class SmootherSettings(_Section):
+    """A ``smoother:`` section: stage names in order, each stage's keywords under its name."""
+
+    stages: list[Literal["raw", "ema", "vote", "hysteresis", "uncertain"]] = []
+    ema: EmaSettings | None = None
+    vote: VoteSettings | None = None
+    hysteresis: HysteresisSettings | None = None
+    uncertain: UncertainSettings | None = None
+
+
+class OverlaySettings(_Section):
+    top_k: int
+    keep_screen: bool
+
+
+class LiveSettings(_Section):
+    threads: int
+    spin: bool
+    preprocess_in_reader: bool
+    switch_interval_ms: float | None
+    sink_nice: int
+    workers: int | None
+    queue_size: int
+    sink_queue_size: int
+    show_port: int
+    read_timeout: float
+    connect_timeout: float
+
+
+class BenchSettings(_Section):
+    smoothing_settings: dict[str, SmootherSettings]
+    settle_s: float
+    stable_hold_s: float
+
+
+class StreamSettings(_Section):
+    reader: ReaderSettings
+    preprocess: dict[str, Any]
+    backend: BackendSettings
+    smoother: SmootherSettings
+    overlay: OverlaySettings
+    live: LiveSettings
+    bench: BenchSettings
 
 
 def default_model_path() -> Path:
@@ -84,35 +127,13 @@ def missing_model_message(path: Path) -> str:
     return f"{path}: no such model file"
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` merged into a copy of ``base``, section by section. A setting given in frames
-    replaces the default's seconds form and vice versa (``window`` drops ``window_s``).
-
-    >>> _merge({"vote": {"window_s": 0.7}}, {"vote": {"window": 20}})
-    {'vote': {'window': 20}}
-    """
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        out.pop(key[:-2] if key.endswith("_s") else f"{key}_s", None)
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "stages":
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def load_stream_config(path: str | Path | None = None) -> dict[str, Any]:
-    """The stream settings: ``path`` (or ``configs/stream.yaml`` in a source checkout) merged
-    over :data:`DEFAULTS`. Raises ValueError naming the file when it is not a YAML mapping."""
-    import yaml
-
-    file = Path(path) if path is not None else (REPO_CONFIG if REPO_CONFIG.is_file() else None)
-    if file is None:
-        return copy.deepcopy(DEFAULTS)
-    try:
-        data = yaml.safe_load(file.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"{file}: cannot read stream config ({type(err).__name__})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{file}: stream config must be a mapping of stage sections")
-    return _merge(DEFAULTS, data)
+    """The stream settings: ``path`` (when given) merged over ``stream/stream.yaml``, checked
+    against :class:`StreamSettings` (values coerced to their types). Raises ValueError naming
+    the file, and the key when one is wrong."""
+    data = read_yaml_mapping(DEFAULTS_FILE, "stream settings")
+    where = str(DEFAULTS_FILE)
+    if path is not None:
+        data = deep_merge(data, read_yaml_mapping(path, "stream config"))
+        where = str(path)
+    return validated(StreamSettings, data, where).model_dump(exclude_unset=True)

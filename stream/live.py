@@ -6,7 +6,7 @@ screen, where scanners burn in the patient's name, is blanked (:class:`ScreenMas
 
 Example::
 
-    report = run_live_view("udp://127.0.0.1:5000", engine, cfg, out="annotated.mp4",
+    report = run_live_view("udp://127.0.0.1:5000", engine, cfg, LiveView(out="annotated.mp4"),
                            max_frames=300)
     print(report["frame_to_label_ms"]["p99"], report["screen"])
 """
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .model_file import data_text
 from .overlay import ScreenMask
 from .pipeline import Engine, FrameResult
-from .pipeline_live import FrameSink, LiveReport, run_live
+from .pipeline_live import FrameSink, LiveReport, LiveSettings, run_live
 from .sinks import MjpegServer, VideoSink
 from .sources import open_source, source_kind
 from .temporal import TemporalChain
@@ -46,43 +48,48 @@ def open_live_source(source: str, cfg: dict[str, Any], name: str | None = None) 
     return open_source(source, **named)
 
 
-def live_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The :func:`run_live` scheduling options from the ``live`` settings."""
-    live_cfg = cfg.get("live", {})
-    ms = live_cfg.get("switch_interval_ms")
-    return {
-        "preprocess_in_reader": bool(live_cfg.get("preprocess_in_reader", False)),
-        "switch_interval_ms": None if ms is None else float(ms),
-        "sink_nice": int(live_cfg.get("sink_nice", 0)),
-    }
+@dataclass(frozen=True)
+class LiveView:
+    """Where a live run's annotated frames go and what they show.
+
+    ``out``: a video file or stream URL; ``show``: serve the ``--show`` page (on ``port``,
+    default ``live.show_port``) and call ``on_show(url)`` once it serves; ``keep_screen``: write
+    and serve the whole screen (default: ``overlay.keep_screen``, false: only the ultrasound
+    region); ``out_name``: what reports and errors call ``out`` (default: the path, or the URL
+    without its secrets).
+    """
+
+    out: str | None = None
+    out_name: str | None = None
+    show: bool = False
+    port: int | None = None
+    on_show: Callable[[str], None] | None = None
+    keep_screen: bool | None = None
 
 
 def run_live_view(
     source: str,
     engine: Engine,
     cfg: dict[str, Any],
+    view: LiveView | None = None,
     *,
-    out: str | None = None,
-    show: bool = False,
-    port: int | None = None,
+    name: str | None = None,
     max_frames: int | None = None,
     duration_s: float | None = None,
     pace: bool | None = None,
-    on_result: Any = None,
-    on_show: Any = None,
+    on_result: Callable[[FrameResult], None] | None = None,
     stop: threading.Event | None = None,
-    keep_screen: bool | None = None,
-    name: str | None = None,
-    out_name: str | None = None,
 ) -> dict[str, Any]:
     """Run the live pipeline and return its latency report (a JSON-able dict).
 
     Files are played at their own frame rate unless ``pace=False``; live sources as they come.
-    ``on_show(url)`` is called once the ``--show`` page is serving. ``keep_screen``: write and
-    serve the whole screen (default: ``overlay.keep_screen``, false: only the ultrasound
-    region). ``name`` / ``out_name``: what the report and errors call the source and ``out``
-    (default: the path, or the URL without its secrets).
+    ``view`` says where annotated frames go (:class:`LiveView`; default: nowhere). ``name``:
+    what the report and errors call the source (default: the path, or the URL without its
+    secrets).
     """
+    view = view or LiveView()
+    out, show, port, on_show = view.out, view.show, view.port, view.on_show
+    keep_screen = view.keep_screen
     live_cfg = cfg.get("live", {})
     if keep_screen is None:
         keep_screen = bool(cfg.get("overlay", {}).get("keep_screen", False))
@@ -91,7 +98,7 @@ def run_live_view(
     chain = TemporalChain.from_config(cfg.get("smoother"), fps=info.fps)
     sinks: list[FrameSink] = []
     server: MjpegServer | None = None
-    video = VideoSink(out, fps=info.fps or 30.0, name=out_name) if out else None
+    video = VideoSink(out, fps=info.fps or 30.0, name=view.out_name) if out else None
     try:
         if video is not None:
             sinks.append(video)
@@ -108,21 +115,21 @@ def run_live_view(
             if on_show is not None:
                 on_show(server.url)
         is_file = source_kind(source) != "live"
+        settings = LiveSettings.from_config(
+            cfg,
+            pace=is_file if pace is None else pace,
+            max_frames=max_frames,
+            duration_s=duration_s,
+        )
         report: LiveReport = run_live(
             engine,
             src,
             chain,
+            settings,
             sinks=sinks,
             on_result=on_result,
-            pace=is_file if pace is None else pace,
-            queue_size=int(live_cfg.get("queue_size", 4)),
-            sink_queue_size=int(live_cfg.get("sink_queue_size", 8)),
-            max_frames=max_frames,
-            duration_s=duration_s,
             stop=stop,
-            overlay_cfg=cfg.get("overlay"),
             screen=ScreenMask(keep_screen),
-            **live_options(cfg),
         )
     except BaseException:
         for sink in sinks:  # run_live closes them; here it never started

@@ -3,6 +3,7 @@
 A reader thread puts frames into a small drop-oldest queue (overload drops the oldest frames
 and counts them), inference runs batch 1, and a sink thread draws the overlay and writes it out
 through its own bounded queue; what the run measured is a :class:`LiveReport` in fixed memory.
+Each frame is labelled and drawn by :mod:`.live_frame` (shared with frame-at-a-time callers).
 The file path and the shared pieces (:class:`~.pipeline.Engine`, :class:`~.pipeline.FrameResult`)
 are in :mod:`.pipeline`.
 
@@ -10,7 +11,8 @@ Example::
 
     engine = Engine.load("model.onnx", backend="auto")
     with open_source("udp://127.0.0.1:5000", **engine.source_options("udp://…")) as src:
-        report = run_live(engine, src, TemporalChain.from_config(cfg["smoother"], fps=30))
+        report = run_live(engine, src, TemporalChain.from_config(cfg["smoother"], fps=30),
+                          LiveSettings.from_config(cfg, duration_s=60))
     print(report.summary()["frame_to_label_ms"])
 """
 
@@ -22,7 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,18 +33,60 @@ from .concurrency import switch_interval
 from .errors import item_error
 from .frame import MIN_FPS, Frame
 from .latency import LatencyHistogram
-from .pipeline import (
-    STAGE_NAMES,
-    Engine,
-    FrameResult,
-    frame_result,
-    timed_frames,
-    timed_preprocess,
-)
+from .live_frame import LiveLabeller, draw_result
+from .pipeline import STAGE_NAMES, Engine, FrameResult, timed_frames, timed_preprocess
 from .sources.base import FrameSource
 from .temporal import Stage
 
 SINK_JOIN_TIMEOUT_S = 30.0  # how long a live run waits for its sink writer to finish
+
+
+@dataclass
+class LiveSettings:
+    """How one live run is scheduled and when it ends.
+
+    ``pace``: play a file at its own frame rate (frame timestamps), as a scanner would.
+    ``queue_size`` / ``sink_queue_size``: the drop-oldest queues before inference and before
+    the sink writer. ``max_frames`` / ``duration_s``: stop after that many frames read or
+    seconds (None: when the source ends). ``overlay``: the ``overlay:`` settings (``top_k``).
+    ``preprocess_in_reader``: preprocess on the reader thread (overlapping the previous
+    frame's inference) instead of the inference thread. ``switch_interval_ms``: the Python
+    GIL switch interval during the run (:func:`~echostream.stream.concurrency.switch_interval`:
+    shared safely by concurrent runs, restored after the last; default 5 ms): shorter lets
+    the inference thread take the GIL back sooner from the reader and sink threads.
+    ``sink_nice`` > 0 lowers the overlay/sink thread's CPU priority by that much (the overlay
+    is not on the frame-to-label path).
+    """
+
+    pace: bool = False
+    queue_size: int = 4
+    sink_queue_size: int = 8
+    max_frames: int | None = None
+    duration_s: float | None = None
+    overlay: dict[str, Any] = field(default_factory=dict)
+    preprocess_in_reader: bool = False
+    switch_interval_ms: float | None = None
+    sink_nice: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], **given: Any) -> LiveSettings:
+        """The settings from the stream settings' ``live:`` and ``overlay:`` sections, with
+        ``given`` fields (e.g. ``pace``, ``max_frames``) set as given.
+
+        >>> LiveSettings.from_config({"live": {"queue_size": 2}}, pace=True).queue_size
+        2
+        """
+        live = cfg.get("live", {})
+        ms = live.get("switch_interval_ms")
+        settings = cls(
+            queue_size=int(live.get("queue_size", 4)),
+            sink_queue_size=int(live.get("sink_queue_size", 8)),
+            overlay=cfg.get("overlay") or {},
+            preprocess_in_reader=bool(live.get("preprocess_in_reader", False)),
+            switch_interval_ms=None if ms is None else float(ms),
+            sink_nice=int(live.get("sink_nice", 0)),
+        )
+        return replace(settings, **given)
 
 
 class DropOldestQueue:
@@ -189,10 +233,9 @@ def _sink_loop(
     sinks: Sequence[FrameSink],
     labels: Sequence[str],
     report: LiveReport,
-    overlay_cfg: dict[str, Any],
-    nice: int = 0,
-    screen: Any = None,
-    stop: threading.Event | None = None,
+    settings: LiveSettings,
+    screen: Any,
+    stop: threading.Event,
 ) -> None:
     """Draw the overlay on each labelled frame and write it to every sink until ``None``.
 
@@ -200,19 +243,18 @@ def _sink_loop(
     fails is dropped, the others keep going; an overlay that fails ends the run (``stop``):
     both go into ``report.error``. ``screen`` (a :class:`~echostream.stream.overlay.ScreenMask`)
     says which pixels stay visible."""
-    from .overlay import OverlayStyle, draw_overlay
+    from .overlay import OverlayStyle
 
-    lower_thread_priority(nice)
+    lower_thread_priority(settings.sink_nice)
     live = list(sinks)
     broken = False
     style = OverlayStyle()
     try:
-        style = OverlayStyle(top_k=int(overlay_cfg.get("top_k", 3)))
+        style = OverlayStyle(top_k=int(settings.overlay.get("top_k", 3)))
     except (TypeError, ValueError) as err:
         report.error = f"overlay settings: {err}"
         broken = True
-        if stop is not None:
-            stop.set()
+        stop.set()
     try:
         while (item := q.get()) is not None:
             if broken or not live:
@@ -220,16 +262,11 @@ def _sink_loop(
             result, fps = item
             t0 = time.perf_counter()
             try:
-                box = None if screen is None else screen.box(result.frame)
-                rgb = draw_overlay(
-                    result.frame.pixels, result.pred, labels, fps=fps,
-                    latency_ms=result.latency_ms, style=style, visible=box,
-                )  # fmt: skip
+                rgb = draw_result(result, labels, fps=fps, screen=screen, style=style)
             except Exception as err:  # noqa: BLE001 (any overlay bug ends the run, reported)
                 report.error = report.error or f"overlay failed: {type(err).__name__}: {err}"
                 broken = True
-                if stop is not None:
-                    stop.set()
+                stop.set()
                 continue
             report.stage_ms["overlay"].add((time.perf_counter() - t0) * 1e3)
             for sink in list(live):
@@ -246,137 +283,139 @@ def _sink_loop(
                 report.error = report.error or f"{type(sink).__name__}: close failed: {err}"
 
 
-def _label_frame(engine: Engine, chain: Stage, item: tuple) -> FrameResult:
-    """Preprocess (unless the reader did), infer (batch 1) and smooth one queued frame."""
-    frame, t_read, dec_ms, x, pre_ms, _connection = item
-    t0 = time.perf_counter()
-    if x is None:
-        x = engine.preprocessor(frame)  # (C, H, W)
-        pre_ms = (time.perf_counter() - t0) * 1e3
-    t1 = time.perf_counter()
-    probs = engine.backend.predict(x[None])[0]  # (K,)
-    t2 = time.perf_counter()
-    pred = chain.update(probs)
-    t3 = time.perf_counter()
-    stage_ms = (dec_ms, pre_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
-    return frame_result(frame, frame, probs, pred, stage_ms, (t3 - t_read) * 1e3)
+class _LiveThreads:
+    """The reader and sink-writer threads of one live run, each with its drop-oldest queue
+    (``frames``: read frames to label; ``annotated``: labelled frames to draw and write)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        source: FrameSource,
+        sinks: Sequence[FrameSink],
+        settings: LiveSettings,
+        report: LiveReport,
+        screen: Any,
+        stop: threading.Event,
+    ) -> None:
+        self.frames = DropOldestQueue(settings.queue_size)
+        self.annotated = DropOldestQueue(settings.sink_queue_size)
+        self.sinks, self.report, self.stop = sinks, report, stop
+        pre = engine.preprocessor if settings.preprocess_in_reader else None
+        self.reader = threading.Thread(
+            target=_live_reader,
+            args=(source, self.frames, stop, report, settings.pace, settings.max_frames, pre),
+            daemon=True,
+            name="live-reader",
+        )
+        self.writer = threading.Thread(
+            target=_sink_loop,
+            args=(self.annotated, sinks, engine.labels, report, settings, screen, stop),
+            daemon=True,
+            name="live-sink",
+        )
+
+    def start(self) -> None:
+        if self.sinks:
+            self.writer.start()
+        self.reader.start()
+
+    def draw(self, result: FrameResult, fps: float | None) -> None:
+        """Hand ``result`` to the sink writer (when there are sinks)."""
+        if self.sinks:
+            self.annotated.put((result, fps))
+
+    def finish(self, source: FrameSource) -> None:
+        """Stop reading (``source`` is closed: that unblocks a live reader waiting for data),
+        let the writer drain and close the sinks, and count what was dropped."""
+        report = self.report
+        source.close()
+        self.reader.join(timeout=10.0)
+        if self.sinks:
+            self.annotated.put(None)  # the writer drains, then closes the sinks itself
+            self.writer.join(timeout=SINK_JOIN_TIMEOUT_S)
+            if self.writer.is_alive():  # it closes the sinks itself once its write returns
+                report.error = report.error or (
+                    f"the sink writer did not finish within {SINK_JOIN_TIMEOUT_S:g} s"
+                )
+        report.dropped_reader = self.frames.dropped
+        report.dropped_sink = self.annotated.dropped
+        stats = getattr(source, "stats", None)
+        if stats is not None:
+            report.dropped_source = int(getattr(stats, "dropped", 0))
+            report.reconnects = int(getattr(stats, "reconnects", 0))
+
+
+def _label_until_done(
+    labeller: LiveLabeller,
+    threads: _LiveThreads,
+    settings: LiveSettings,
+    on_result: Callable[[FrameResult], None] | None,
+    t_begin: float,
+) -> None:
+    """Label frames as the reader hands them over until the source ends, ``stop`` is set or
+    ``settings.duration_s`` passed. The temporal chain is reset when the source reconnects."""
+    connection: int | None = None
+    while not threads.stop.is_set() and (
+        settings.duration_s is None or time.perf_counter() - t_begin <= settings.duration_s
+    ):
+        try:
+            item = threads.frames.get(timeout=0.1)
+        except queue.Empty:
+            if threads.stop.is_set() and not threads.reader.is_alive():
+                break
+            continue
+        if item is None:
+            break
+        frame, t_read, decode_ms, x, pre_ms, item_connection = item
+        if connection is not None and item_connection != connection:
+            labeller.chain.reset()  # the stream came back: labels from before say nothing now
+        connection = item_connection
+        result = labeller.label(frame, t_read, decode_ms=decode_ms, x=x, pre_ms=pre_ms)
+        threads.report.record(result, time.perf_counter() - t_begin)
+        if on_result is not None:
+            on_result(result)
+        threads.draw(result, labeller.fps)
 
 
 def run_live(
     engine: Engine,
     source: FrameSource,
     chain: Stage,
+    settings: LiveSettings | None = None,
     *,
     sinks: Sequence[FrameSink] = (),
     on_result: Callable[[FrameResult], None] | None = None,
-    pace: bool = False,
-    queue_size: int = 4,
-    sink_queue_size: int = 8,
-    max_frames: int | None = None,
-    duration_s: float | None = None,
     stop: threading.Event | None = None,
-    overlay_cfg: dict[str, Any] | None = None,
-    preprocess_in_reader: bool = False,
-    switch_interval_ms: float | None = None,
-    sink_nice: int = 0,
     screen: Any = None,
 ) -> LiveReport:
-    """Classify ``source`` as frames arrive (batch 1) until it ends, ``max_frames`` were read,
-    ``duration_s`` passed or ``stop`` is set. Annotated frames go to ``sinks``.
+    """Classify ``source`` as frames arrive (batch 1) until it ends, ``settings.max_frames``
+    were read, ``settings.duration_s`` passed or ``stop`` is set (see :class:`LiveSettings`).
+    Annotated frames go to ``sinks``; ``on_result`` sees each result as it is labelled.
 
-    ``pace=True`` plays a file at its own frame rate (frame timestamps), as a scanner would.
-    ``preprocess_in_reader``: preprocess on the reader thread (overlapping the previous
-    frame's inference) instead of the inference thread. ``switch_interval_ms``: the Python
-    GIL switch interval during the run (:func:`~echostream.stream.concurrency.switch_interval`:
-    shared safely by concurrent runs, restored after the last; default 5 ms): shorter lets
-    the inference thread take the GIL back sooner from the reader and sink threads.
-    ``sink_nice`` > 0 lowers the overlay/sink thread's CPU priority by that much (the overlay
-    is not on the frame-to-label path). ``screen``: the
-    :class:`~echostream.stream.overlay.ScreenMask` for annotated frames (None: a default one,
-    which blanks everything outside the ultrasound region). The temporal chain is reset when
-    the source reconnects (a new connection is a new view of the heart).
+    ``screen``: the :class:`~echostream.stream.overlay.ScreenMask` for annotated frames (None:
+    a default one, which blanks everything outside the ultrasound region). The temporal chain
+    is reset when the source reconnects (a new connection is a new view of the heart).
     """
     from .overlay import ScreenMask
 
-    report = LiveReport()
+    settings = settings or LiveSettings()
     screen = screen if screen is not None else ScreenMask()
-    stop = stop or threading.Event()
-    frames_q = DropOldestQueue(queue_size)
-    sink_q = DropOldestQueue(sink_queue_size)
-    reader = threading.Thread(
-        target=_live_reader,
-        args=(
-            source,
-            frames_q,
-            stop,
-            report,
-            pace,
-            max_frames,
-            engine.preprocessor if preprocess_in_reader else None,
-        ),  # fmt: skip
-        daemon=True,
-        name="live-reader",
+    report = LiveReport()
+    threads = _LiveThreads(
+        engine, source, sinks, settings, report, screen, stop or threading.Event()
     )
-    writer = threading.Thread(
-        target=_sink_loop,
-        args=(sink_q, sinks, engine.labels, report, overlay_cfg or {}, sink_nice, screen, stop),
-        daemon=True,
-        name="live-sink",
-    )
+    labeller = LiveLabeller(engine, chain)
     chain.reset()
-    connection: int | None = None
-    fps_ema: float | None = None
-    t_prev: float | None = None
     t_begin = time.perf_counter()
-    if sinks:
-        writer.start()
-    reader.start()
-    with switch_interval(switch_interval_ms):
+    threads.start()
+    with switch_interval(settings.switch_interval_ms):
         try:
-            while not stop.is_set() and (
-                duration_s is None or time.perf_counter() - t_begin <= duration_s
-            ):
-                try:
-                    item = frames_q.get(timeout=0.1)
-                except queue.Empty:
-                    if stop.is_set() and not reader.is_alive():
-                        break
-                    continue
-                if item is None:
-                    break
-                if connection is not None and item[-1] != connection:
-                    chain.reset()  # the stream came back: labels from before say nothing now
-                connection = item[-1]
-                result = _label_frame(engine, chain, item)
-                report.record(result, time.perf_counter() - t_begin)
-                t3 = time.perf_counter()
-                if t_prev is not None and t3 > t_prev:
-                    inst = 1.0 / (t3 - t_prev)
-                    fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
-                t_prev = t3
-                if on_result is not None:
-                    on_result(result)
-                if sinks:
-                    sink_q.put((result, fps_ema))
+            _label_until_done(labeller, threads, settings, on_result, t_begin)
         except KeyboardInterrupt:
             pass
         finally:
-            stop.set()
+            threads.stop.set()
             report.wall_s = time.perf_counter() - t_begin
-            source.close()  # unblocks a live reader waiting for data
-            reader.join(timeout=10.0)
-            if sinks:
-                sink_q.put(None)  # the writer drains, then closes the sinks itself
-                writer.join(timeout=SINK_JOIN_TIMEOUT_S)
-                if writer.is_alive():  # it closes the sinks itself once its write returns
-                    report.error = report.error or (
-                        f"the sink writer did not finish within {SINK_JOIN_TIMEOUT_S:g} s"
-                    )
+            threads.finish(source)
             report.screen = screen.describe() if sinks else None
-            report.dropped_reader = frames_q.dropped
-            report.dropped_sink = sink_q.dropped
-            stats = getattr(source, "stats", None)
-            if stats is not None:
-                report.dropped_source = int(getattr(stats, "dropped", 0))
-                report.reconnects = int(getattr(stats, "reconnects", 0))
     return report

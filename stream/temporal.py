@@ -2,7 +2,7 @@
 
 Each stage takes the per-frame probabilities (a ``(K,)`` array) or the :class:`Prediction` of
 the stage before it, and returns a :class:`Prediction`. A :class:`TemporalChain` runs stages in
-order and is built from the ``smoother:`` section of ``configs/stream.yaml``.
+order and is built from the ``smoother:`` section of ``stream/stream.yaml``.
 
 Example::
 

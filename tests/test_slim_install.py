@@ -16,6 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from echostream.stream.defaults import default_model_path
 from echostream.stream.extras import DISTRIBUTION_OF, EXTRA_OF, ExtrasGroup, missing_extra_message
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def test_group_turns_only_optional_modules_into_one_line() -> None:
     [
         (["train", str(REPO / "configs/exp1_baseline_adam.yaml"), "--data", "{tmp}"], "torch"),
         (["export", "{tmp}/ckpt.pt", "--out", "{tmp}/m.onnx"], "torch"),
-        (["evaluate", "{tmp}/m.onnx", "--data", "{tmp}"], "torch"),
+        (["evaluate", str(default_model_path()), "--data", "{tmp}"], "torch"),
         (["bench", "models"], "torch"),
     ],
     ids=["train", "export", "evaluate", "bench-models"],

@@ -22,127 +22,134 @@ def _split(text: str) -> tuple[str, ...]:
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the root app and its ``bench`` group."""
+    app.command("simulate")(simulate)
+    bench.command("simulate")(bench_simulate_cmd)
 
-    @app.command("simulate")
-    def simulate(
-        out: Path | None = typer.Option(None, "--out", help="Dataset folder to write."),
-        patients: int = typer.Option(20, "--patients", help="Number of patients."),
-        vendors: str = typer.Option(
-            "epiq7g,ie33,sc2000",
-            "--vendors",
-            help="Comma-separated screen styles (one per patient).",
-        ),
-        views: str = typer.Option(
-            ",".join(VIEWS), "--views", help="Comma-separated views per patient (OTHER = off-axis)."
-        ),
-        seed: int = typer.Option(0, "--seed", help="Same seed, same bytes."),
-        fmt: str = typer.Option("dicom", "--format", help="dicom | mp4"),
-        encoding: str = typer.Option("jpeg", "--encoding", help="DICOM pixels: jpeg | rgb | mono"),
-        workers: int = typer.Option(2, "--workers", help="Worker processes."),
-        label_noise: float = typer.Option(
-            0.0, "--label-noise", help="Probability of flipping a label to a neighbour."
-        ),
-        frames_per_cine: int | None = typer.Option(
-            None, "--frames-per-cine", help="Frames per cine (default: one heartbeat, 30-60)."
-        ),
-        size: str | None = typer.Option(
-            None, "--size", help="Screen WxH for all vendors (default: their own)."
-        ),
-        scale: float | None = typer.Option(
-            None, "--scale", help="Fraction of each vendor's screen size."
-        ),
-        sweep: bool = typer.Option(
-            False, "--sweep", help="Probe sweeps to a neighbouring view and back."
-        ),
-        ablate: str = typer.Option(
-            "",
-            "--ablate",
-            help="Comma-separated realism features to switch off, to measure what they do: "
-            "specular, anisotropy, lung, fat, texture, blotch, display, aim, framing, pathology.",
-        ),
-        gallery: Path | None = typer.Option(
-            None, "--gallery", help="Write a view × vendor picture (PNG) instead."
-        ),
-        beside: Path | None = typer.Option(
-            None,
-            "--beside",
-            help="With --gallery: real labelled files (a folder with labels.csv) shown beside "
-            "simulated cines, per view, as the model sees them.",
-        ),
-    ) -> None:
-        """Write a simulated echo dataset (cines + manifest.csv), or the gallery picture.
 
-        Example: echostream simulate --out /tmp/sim --patients 20 --seed 1
-        """
-        from rich.console import Console
+def simulate(
+    out: Path | None = typer.Option(None, "--out", help="Dataset folder to write."),
+    patients: int = typer.Option(20, "--patients", help="Number of patients."),
+    vendors: str = typer.Option(
+        "epiq7g,ie33,sc2000",
+        "--vendors",
+        help="Comma-separated screen styles (one per patient).",
+    ),
+    views: str = typer.Option(
+        ",".join(VIEWS), "--views", help="Comma-separated views per patient (OTHER = off-axis)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same bytes."),
+    fmt: str = typer.Option("dicom", "--format", help="dicom | mp4"),
+    encoding: str = typer.Option("jpeg", "--encoding", help="DICOM pixels: jpeg | rgb | mono"),
+    workers: int = typer.Option(2, "--workers", help="Worker processes."),
+    label_noise: float = typer.Option(
+        0.0, "--label-noise", help="Probability of flipping a label to a neighbour."
+    ),
+    frames_per_cine: int | None = typer.Option(
+        None, "--frames-per-cine", help="Frames per cine (default: one heartbeat, 30-60)."
+    ),
+    size: str | None = typer.Option(
+        None, "--size", help="Screen WxH for all vendors (default: their own)."
+    ),
+    scale: float | None = typer.Option(
+        None, "--scale", help="Fraction of each vendor's screen size."
+    ),
+    sweep: bool = typer.Option(
+        False, "--sweep", help="Probe sweeps to a neighbouring view and back."
+    ),
+    ablate: str = typer.Option(
+        "",
+        "--ablate",
+        help="Comma-separated realism features to switch off, to measure what they do: "
+        "specular, anisotropy, lung, fat, texture, blotch, display, aim, framing, pathology.",
+    ),
+    gallery: Path | None = typer.Option(
+        None, "--gallery", help="Write a view × vendor picture (PNG) instead."
+    ),
+    beside: Path | None = typer.Option(
+        None,
+        "--beside",
+        help="With --gallery: real labelled files (a folder with labels.csv) shown beside "
+        "simulated cines, per view, as the model sees them.",
+    ),
+) -> None:
+    """Write a simulated echo dataset (cines + manifest.csv), or the gallery picture.
 
-        console = Console(stderr=True)
-        if gallery is not None:
-            from echostream.train.simulator.gallery import write_gallery
+    Example: echostream simulate --out /tmp/sim --patients 20 --seed 1
+    """
+    from rich.console import Console
 
-            try:
-                vend = _split(vendors)
-                from echostream.train.simulator.vendors import VENDORS
+    console = Console(stderr=True)
+    if gallery is not None:
+        path = _write_gallery(gallery, beside, seed=seed, views=views, vendors=vendors)
+        console.print(f"gallery written: {path}")
+        return
+    if out is None:
+        raise typer.BadParameter("give --out DIR (or --gallery PNG)")
+    from echostream.train.simulator.dataset import DatasetConfig, parse_size, plan
 
-                bad = [v for v in vend if v not in VENDORS]
-                if bad:
-                    raise ValueError(f"unknown vendor(s) {', '.join(bad)}")
-                if beside is not None:
-                    path = write_gallery(gallery, beside=beside, seed=seed)
-                else:
-                    path = write_gallery(gallery, seed=seed, views=_split(views), vendors=vend)
-            except ValueError as e:
-                raise typer.BadParameter(str(e)) from None
-            console.print(f"gallery written: {path}")
-            return
-        if out is None:
-            raise typer.BadParameter("give --out DIR (or --gallery PNG)")
-        from echostream.train.simulator.dataset import DatasetConfig, parse_size, plan
+    try:
+        cfg = DatasetConfig(
+            out=out,
+            patients=patients,
+            vendors=_split(vendors),
+            views=_split(views),
+            seed=seed,
+            fmt=fmt,
+            encoding=encoding,
+            workers=workers,
+            label_noise=label_noise,
+            n_frames=frames_per_cine,
+            size=parse_size(size) if size else None,
+            scale=scale,
+            sweep=sweep,
+            ablate=_split(ablate) if ablate else (),
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    _write_with_progress(cfg, len(plan(cfg)), console)
 
-        try:
-            cfg = DatasetConfig(
-                out=out,
-                patients=patients,
-                vendors=_split(vendors),
-                views=_split(views),
-                seed=seed,
-                fmt=fmt,
-                encoding=encoding,
-                workers=workers,
-                label_noise=label_noise,
-                n_frames=frames_per_cine,
-                size=parse_size(size) if size else None,
-                scale=scale,
-                sweep=sweep,
-                ablate=_split(ablate) if ablate else (),
-            )
-        except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
-        _write_with_progress(cfg, len(plan(cfg)), console)
 
-    @bench.command("simulate")
-    def bench_simulate_cmd(
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-        workers: int = typer.Option(2, "--workers"),
-        size: str = typer.Option("640x480", "--size"),
-        cines: int = typer.Option(8, "--cines"),
-        frames: int = typer.Option(40, "--frames", help="Frames per cine."),
-        repeats: int = typer.Option(3, "--repeats"),
-    ) -> None:
-        """Simulator frames/s (render only, and render + JPEG DICOM write)."""
-        from echostream.train.simulator.bench import bench_simulate
-        from echostream.train.simulator.dataset import parse_size
+def _write_gallery(
+    gallery: Path, beside: Path | None, *, seed: int, views: str, vendors: str
+) -> Path:
+    """``simulate --gallery``: the view × vendor picture, or simulated beside real files."""
+    from echostream.train.simulator.gallery import write_gallery
+    from echostream.train.simulator.vendors import VENDORS
 
-        try:
-            wh = parse_size(size)
-        except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
-        res = bench_simulate(workers=workers, size=wh, cines=cines, frames=frames, repeats=repeats)
-        if as_json:
-            typer.echo(json.dumps(res))
-        else:
-            for k, v in res.items():
-                typer.echo(f"{k}: {v}")
+    try:
+        vend = _split(vendors)
+        bad = [v for v in vend if v not in VENDORS]
+        if bad:
+            raise ValueError(f"unknown vendor(s) {', '.join(bad)}")
+        if beside is not None:
+            return write_gallery(gallery, beside=beside, seed=seed)
+        return write_gallery(gallery, seed=seed, views=_split(views), vendors=vend)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def bench_simulate_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    workers: int = typer.Option(2, "--workers"),
+    size: str = typer.Option("640x480", "--size"),
+    cines: int = typer.Option(8, "--cines"),
+    frames: int = typer.Option(40, "--frames", help="Frames per cine."),
+    repeats: int = typer.Option(3, "--repeats"),
+) -> None:
+    """Simulator frames/s (render only, and render + JPEG DICOM write)."""
+    from echostream.train.simulator.bench import bench_simulate
+    from echostream.train.simulator.dataset import parse_size
+
+    try:
+        wh = parse_size(size)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    res = bench_simulate(workers=workers, size=wh, cines=cines, frames=frames, repeats=repeats)
+    if as_json:
+        typer.echo(json.dumps(res))
+    else:
+        for k, v in res.items():
+            typer.echo(f"{k}: {v}")
 
 
 def _write_with_progress(cfg: DatasetConfig, n_cines: int, console: Console) -> None:

@@ -14,26 +14,30 @@ A config file::
       smoke: {data: {max_patients: 40}, train: {epochs: 5}}
 
 ``load_config(path, scale="smoke")`` deep-merges ``scales.smoke`` over the file (mappings
-merge, lists and scalars replace) and returns a :class:`RunConfig`; ``cfg.to_dict()`` is the
+merge, lists and scalars replace: :func:`echostream.stream.settings.deep_merge`, the one merge
+of every settings file) and returns a :class:`RunConfig`, its types checked by pydantic (a
+wrong key or type names the file and the key); ``cfg.to_dict()`` is the
 resolved config saved with the run.
 
 ``train.stages`` lists training stages run one after another (gradual unfreezing): each names
 the model stages it trains (``trainable``: ``all`` or a list of names from ``model.stages``)
 and may set its own ``epochs``, ``lr``, ``patience`` (early stopping on the monitored metric;
-null = none) and ``restore_best`` (load the stage's best weights before the next stage).
+a stage's null takes ``train.patience``, whose null means no early stopping) and
+``restore_best`` (load the stage's best weights before the next stage).
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic.dataclasses import dataclass
+
+from echostream.stream.settings import STRICT_KEYS, deep_merge, read_yaml_mapping, validated
 
 
-@dataclass
+@dataclass(config=STRICT_KEYS)
 class DataCfg:
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: int = 0
@@ -48,14 +52,14 @@ class DataCfg:
     interpolation: str | None = None  # default: the model's
 
 
-@dataclass
+@dataclass(config=STRICT_KEYS)
 class ModelSection:
     name: str = "baseline"
     pretrained: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(config=STRICT_KEYS)
 class AugmentCfg:
     degrees: float = 10.0
     translate: tuple[float, float] = (0.1, 0.1)
@@ -68,7 +72,7 @@ class AugmentCfg:
     box_jitter: float = 0.1  # the "box" op moves each crop edge by up to this fraction
 
 
-@dataclass
+@dataclass(config=STRICT_KEYS)
 class OptimCfg:
     name: str = "adam"  # adam | rmsprop | sgd | adamw
     lr: float = 1e-3
@@ -76,7 +80,7 @@ class OptimCfg:
     momentum: float = 0.0
 
 
-@dataclass
+@dataclass(config=STRICT_KEYS)
 class StageCfg:
     name: str = "all"
     trainable: str | list[str] = "all"
@@ -86,7 +90,7 @@ class StageCfg:
     restore_best: bool | None = None  # default: train.restore_best
 
 
-@dataclass
+@dataclass(config=STRICT_KEYS)
 class TrainCfg:
     batch_size: int = 64
     epochs: int = 50
@@ -102,7 +106,7 @@ class TrainCfg:
     stages: list[StageCfg] = field(default_factory=lambda: [StageCfg()])
 
 
-@dataclass
+@dataclass(config=STRICT_KEYS)
 class EvalCfg:
     split: str = "test"
     batch_size: int = 256
@@ -110,7 +114,7 @@ class EvalCfg:
     ece_bins: int = 15
 
 
-@dataclass
+@dataclass(config=STRICT_KEYS)
 class RunConfig:
     name: str = "run"
     seed: int = 0
@@ -138,39 +142,12 @@ class RunConfig:
         }
 
 
-SECTIONS = {
-    "data": DataCfg,
-    "model": ModelSection,
-    "augment": AugmentCfg,
-    "optim": OptimCfg,
-    "train": TrainCfg,
-    "eval": EvalCfg,
-}
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` merged into a copy of ``base``: mappings merge, anything else replaces."""
-    out = copy.deepcopy(base)
-    for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _build(cls: type, d: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    return cls(**d)
-
-
 def config_from_dict(
     d: dict[str, Any], *, scale: str | None = None, where: str = "config"
 ) -> RunConfig:
-    """A :class:`RunConfig` from a dict, after applying ``scales[scale]`` if given."""
+    """A :class:`RunConfig` from a dict, after applying ``scales[scale]`` if given. A key the
+    config does not know, or a value of the wrong type, is a ValueError naming ``where`` and
+    the key (``optim.lr``, ``train.stages.0.epochs``)."""
     d = dict(d or {})
     scales = d.pop("scales", {}) or {}
     if scale:
@@ -178,18 +155,7 @@ def config_from_dict(
             raise ValueError(f"{where}: no scale {scale!r} (has: {', '.join(scales) or 'none'})")
         d = deep_merge(d, scales[scale])
     d["scale"] = scale or d.get("scale")
-    top = {k: v for k, v in d.items() if k not in SECTIONS}
-    cfg = _build(RunConfig, top, where)
-    for name, cls in SECTIONS.items():
-        section = dict(d.get(name) or {})
-        if name == "train" and "stages" in section:
-            section["stages"] = [
-                _build(StageCfg, s, f"{where}: train.stages[{i}]")
-                for i, s in enumerate(section["stages"])
-            ]
-        setattr(cfg, name, _build(cls, section, f"{where}: {name}"))
-    if isinstance(cfg.data.fractions, list):
-        cfg.data.fractions = tuple(cfg.data.fractions)
+    cfg = validated(RunConfig, d, where)
     if not cfg.train.stages:
         raise ValueError(f"{where}: train.stages is empty")
     return cfg
@@ -202,9 +168,7 @@ def load_config(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such config file")
-    d = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(d, dict):
-        raise ValueError(f"{path}: a config must be a YAML mapping")
+    d = read_yaml_mapping(path, "a config")
     d.setdefault("name", path.stem)
     if overrides:
         d = deep_merge(d, overrides)

@@ -10,7 +10,7 @@ Example::
 
     pred = predict(model, loader, device)
     metrics = compute_metrics(pred.labels, pred.probs, pred.cines)
-    write_report(out_dir, metrics, pred, title="baseline", simulated=True)
+    write_report(out_dir, metrics, pred, ReportSettings(title="baseline", simulated=True))
 """
 
 from __future__ import annotations
@@ -186,151 +186,65 @@ def compute_metrics(
     }
 
 
-# -- plots ---------------------------------------------------------------------------------
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str = "") -> None:
-    """Row-normalised confusion matrix (recall on the diagonal), counts in small print."""
-    plt = _plt()
-    rows = cm.sum(1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(
-                j,
-                i,
-                f"{norm[i, j]:.2f}\n({cm[i, j]})",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if norm[i, j] > 0.6 else "black",
-            )
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or "confusion matrix (rows normalised)")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_roc(
-    labels: np.ndarray, probs: np.ndarray, names: Sequence[str], path: Path, auc: dict
-) -> None:
-    from sklearn.metrics import roc_curve
-
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.6, 5.2))
-    for c, name in enumerate(names):
-        y = labels == c
-        if auc.get(name) is None:
-            continue
-        fpr, tpr, _ = roc_curve(y, probs[:, c])
-        ax.plot(fpr, tpr, lw=1.2, label=f"{name} (AUC {auc[name]:.3f})")
-    ax.plot([0, 1], [0, 1], "k--", lw=0.7)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("one-vs-rest ROC")
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_reliability(labels: np.ndarray, probs: np.ndarray, path: Path, bins: int = 15) -> None:
-    from sklearn.calibration import calibration_curve
-
-    plt = _plt()
-    right = (probs.argmax(1) == labels).astype(int)
-    conf = probs.max(1)
-    fig, ax = plt.subplots(figsize=(4.6, 4.4))
-    if len(np.unique(right)) > 1:
-        acc, mean_conf = calibration_curve(right, conf, n_bins=bins, strategy="uniform")
-        ax.plot(mean_conf, acc, marker="o", label="model")
-    ax.plot([0, 1], [0, 1], "k--", lw=0.7, label="calibrated")
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("accuracy")
-    ax.set_title("reliability")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def tsne_embedding(features: np.ndarray, labels: np.ndarray, max_points: int = 2000, seed: int = 0):
-    """PCA(50) → 2-D t-SNE of (a seeded subsample of) the features; returns (xy, labels)."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
-    rng = np.random.default_rng(seed)
-    idx = np.arange(len(features))
-    if len(idx) > max_points:
-        idx = np.sort(rng.choice(idx, max_points, replace=False))
-    x = features[idx]
-    n_comp = min(50, x.shape[1], len(x))
-    x = PCA(n_components=n_comp, random_state=seed).fit_transform(x)
-    perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
-    xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
-    return xy, labels[idx]
-
-
-def plot_tsne(xy: np.ndarray, labels: np.ndarray, names: Sequence[str], path: Path) -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 5.2))
-    cmap = plt.get_cmap("tab10")
-    for c, name in enumerate(names):
-        m = labels == c
-        if m.any():
-            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=cmap(c % 10), label=name)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title("t-SNE of the penultimate layer (PCA 50 first)")
-    ax.legend(fontsize=7, markerscale=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 # -- report --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What an evaluation report says beside its metrics, and how it draws them.
+
+    ``context`` lines describe the run (model, split, data), ``notes`` are extra lines (e.g. why
+    the t-SNE was skipped), ``keys`` name the items of ``items.csv`` by cine id; ``tsne_max``
+    caps the t-SNE's points and ``ece_bins`` is the reliability diagram's bin count.
+    """
+
+    title: str
+    simulated: bool
+    context: dict[str, Any] | None = None
+    notes: Sequence[str] = ()
+    keys: dict[Any, str] | None = None
+    tsne_max: int = 2000
+    ece_bins: int = 15
 
 
 def write_report(
     out_dir: str | Path,
     metrics: dict[str, Any],
     pred: Predictions,
-    *,
-    title: str,
-    simulated: bool,
-    context: dict[str, Any] | None = None,
-    tsne_max: int = 2000,
-    ece_bins: int = 15,
-    notes: Sequence[str] = (),
-    keys: dict[Any, str] | None = None,
+    settings: ReportSettings,
 ) -> Path:
     """Write ``report.md``, ``metrics.json``, ``confusion.csv``/``.png``, ``roc.png``,
     ``reliability.png``, ``tsne.png`` (when features exist) and ``items.csv`` (one row per
-    cine, :func:`item_results`; named by ``keys`` when given) into ``out_dir``; ``notes`` are
-    extra lines for the report (e.g. why the t-SNE was skipped). Up to 100 items are also
-    listed in ``report.md``."""
+    cine, :func:`item_results`) into ``out_dir``. Up to 100 items are also listed in
+    ``report.md``."""
     import pandas as pd
+
+    from .evaluate_items import item_results
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = metrics["labels"]
-    cm = np.asarray(metrics["confusion_matrix"])
+    _write_confusion_tables(out, names, np.asarray(metrics["confusion_matrix"]))
+    plots = _write_plots(out, metrics, pred, settings)
+    items = item_results(pred.labels, pred.probs, pred.cines, names, settings.keys)
+    pd.DataFrame(items).to_csv(out / "items.csv", index=False)
+    doc = {
+        "title": settings.title,
+        "simulated_data": bool(settings.simulated),
+        **(settings.context or {}),
+        "metrics": metrics,
+    }
+    if settings.notes:
+        doc["notes"] = list(settings.notes)
+    (out / "metrics.json").write_text(json.dumps(doc, indent=2, default=str))
+    (out / "report.md").write_text(_markdown(settings, metrics, plots, items))
+    return out / "report.md"
+
+
+def _write_confusion_tables(out: Path, names: Sequence[str], cm: np.ndarray) -> None:
+    """``confusion.csv`` (counts) and ``confusion_normalised.csv`` (rows normalised)."""
+    import pandas as pd
+
     pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names).to_csv(
         out / "confusion.csv"
     )
@@ -339,26 +253,32 @@ def write_report(
     pd.DataFrame(norm.round(4), index=pd.Index(names, name="true"), columns=names).to_csv(
         out / "confusion_normalised.csv"
     )
-    plot_confusion(cm, names, out / "confusion.png", f"{title}: confusion (rows normalised)")
+
+
+def _write_plots(
+    out: Path, metrics: dict[str, Any], pred: Predictions, settings: ReportSettings
+) -> list[str]:
+    """Confusion, ROC, reliability and (with features) t-SNE plots; their file names."""
+    from .evaluate_plots import (
+        plot_confusion,
+        plot_reliability,
+        plot_roc,
+        plot_tsne,
+        tsne_embedding,
+    )
+
+    names = metrics["labels"]
+    cm = np.asarray(metrics["confusion_matrix"])
+    title = f"{settings.title}: confusion (rows normalised)"
+    plot_confusion(cm, names, out / "confusion.png", title)
     plot_roc(pred.labels, pred.probs, names, out / "roc.png", metrics["auc"])
-    plot_reliability(pred.labels, pred.probs, out / "reliability.png", ece_bins)
+    plot_reliability(pred.labels, pred.probs, out / "reliability.png", settings.ece_bins)
     plots = ["confusion.png", "roc.png", "reliability.png"]
     if pred.features is not None and len(pred.features) >= 5:
-        xy, lab = tsne_embedding(pred.features, pred.labels, tsne_max)
+        xy, lab = tsne_embedding(pred.features, pred.labels, settings.tsne_max)
         plot_tsne(xy, lab, names, out / "tsne.png")
         plots.append("tsne.png")
-    from .evaluate_items import item_results
-
-    items = item_results(pred.labels, pred.probs, pred.cines, names, keys)
-    pd.DataFrame(items).to_csv(out / "items.csv", index=False)
-    doc = {"title": title, "simulated_data": bool(simulated), **(context or {}), "metrics": metrics}
-    if notes:
-        doc["notes"] = list(notes)
-    (out / "metrics.json").write_text(json.dumps(doc, indent=2, default=str))
-    (out / "report.md").write_text(
-        _markdown(title, metrics, simulated, context or {}, plots, notes, items)
-    )
-    return out / "report.md"
+    return plots
 
 
 def pct(v: float | None) -> str:
@@ -381,20 +301,17 @@ def headline_rows(m: dict[str, Any]) -> list[str]:
 
 
 def _markdown(
-    title: str,
+    settings: ReportSettings,
     m: dict[str, Any],
-    simulated: bool,
-    context: dict,
     plots: list[str],
-    notes: Sequence[str] = (),
     items: list[dict[str, Any]] | None = None,
 ) -> str:
-    lines = [f"# Evaluation: {title}", ""]
-    if simulated:
+    lines = [f"# Evaluation: {settings.title}", ""]
+    if settings.simulated:
         lines += [SIMULATED_WARNING, ""]
-    for k, v in context.items():
+    for k, v in (settings.context or {}).items():
         lines.append(f"- {k}: {v}")
-    for note in notes:
+    for note in settings.notes:
         lines.append(f"- note: {note}")
     lines += [
         "",

@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 from echostream.stream.views import VIEWS
 
 from .config import RunConfig, config_from_dict
-from .evaluate import Predictions, compute_metrics, predict, write_report
+from .evaluate import Predictions, ReportSettings, compute_metrics, predict, write_report
 
 #: Backends that run an ONNX file (``auto``: TensorRT where present, else ONNX Runtime).
 ONNX_BACKENDS = ("onnxruntime", "tensorrt", "auto")
@@ -119,6 +119,70 @@ def _checkpoint_features(ckpt_path: Path, prep, rows: np.ndarray, batch_size: in
     return feats
 
 
+@dataclass
+class SplitRun:
+    """An ONNX model's probabilities on one split of a dataset, and what produced them."""
+
+    info: Any  # the model file's ModelInfo
+    cfg: RunConfig
+    prep: Any  # the prepared dataset (manifest, frame store, split assignment)
+    rows: np.ndarray
+    labels: np.ndarray  # in the model's label order
+    probs: np.ndarray
+    cines: np.ndarray
+    backend: str
+    notes: list[str]  # lines for the report, in the order they arose
+    ckpt_path: Path | None
+    why_not: str  # why there is no checkpoint beside the file ("" when there is)
+
+
+def predict_split(
+    model_file: str | Path,
+    data_dir: str | Path,
+    *,
+    split: str = "test",
+    backend: str = "onnxruntime",
+    threads: int = 0,
+    progress: bool = True,
+    console: Any = None,
+) -> SplitRun:
+    """Run ``model_file`` on ``split`` of ``data_dir`` (the training run's patient split, from
+    the checkpoint beside the file, else the default config's, noted)."""
+    from echostream.stream.backends import load_backend
+
+    from .runner import prepare_data
+
+    if backend not in ONNX_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(ONNX_BACKENDS)}, not {backend!r}")
+    path = Path(model_file)
+    info = _store_model_info(path)
+    notes: list[str] = []
+    ckpt_path, why_not = beside_checkpoint(path, info)
+    cfg = _training_config(ckpt_path, why_not, split, notes)
+    if cfg.data.store and not same_dataset(info.provenance, data_dir):
+        # A store path in the training config holds the training data; another dataset with
+        # the same relative cine paths would overwrite its rows. Use the dataset's own store.
+        cfg.data = replace(cfg.data, store=None)
+    prep = prepare_data(data_dir, cfg.data, (info.height, info.width), info.interpolation,
+                        progress=progress, console=console)  # fmt: skip
+    lut = _label_map(info.labels)
+    rows = _known_rows(prep, split, cfg, lut, notes)
+    if not len(rows):
+        raise ValueError(f"{data_dir}: the {split!r} split is empty")
+    runner = load_backend(path, backend, threads=threads)
+    try:
+        store_rows = prep.index["row"].to_numpy()[rows]
+        probs = onnx_predict(runner, prep.store.frames, store_rows,
+                             batch_size=cfg.eval.batch_size, progress=progress)  # fmt: skip
+        backend_name = runner.name
+    finally:
+        runner.close()
+    labels = lut[prep.index["label"].to_numpy()[rows]]
+    cines = prep.index["cine"].to_numpy()[rows]
+    return SplitRun(info, cfg, prep, rows, labels, probs, cines, backend_name, notes,
+                    ckpt_path, why_not)  # fmt: skip
+
+
 def evaluate_onnx(
     model_file: str | Path,
     data_dir: str | Path,
@@ -135,24 +199,63 @@ def evaluate_onnx(
     ``split`` other than ``all`` needs the patient split of the training run: it comes from the
     checkpoint beside the file (its config), else the default config's split is used (noted).
     """
-    from echostream.models.checkpoint import read_checkpoint
-    from echostream.stream.backends import load_backend
+    from .runner import _console, print_metrics
+
+    path = Path(model_file)
+    console = _console()
+    run = predict_split(path, data_dir, split=split, backend=backend, threads=threads,
+                        progress=progress, console=console)  # fmt: skip
+    info, prep, notes = run.info, run.prep, run.notes
+    keys = dict(
+        zip(run.cines.tolist(), prep.index["key"].to_numpy()[run.rows].tolist(), strict=True)
+    )
+    features = _tsne_features(run.ckpt_path, run.why_not, prep, run.rows,
+                              run.cfg.eval.batch_size, notes)  # fmt: skip
+    metrics = compute_metrics(run.labels, run.probs, run.cines, info.labels,
+                              ece_bins=run.cfg.eval.ece_bins)  # fmt: skip
+    pred = Predictions(labels=run.labels, probs=run.probs, cines=run.cines, features=features)
+    simulated = prep.manifest.simulated  # the banner speaks of the data these numbers come from
+    if info.simulated_data and not simulated:
+        notes.append(
+            "the model was trained on simulated data only; these numbers are on the real "
+            "files listed here"
+        )
+    out_dir = Path(out) if out else path.parent / f"eval_{path.name.removesuffix('.onnx')}_{split}"
+    settings = ReportSettings(
+        title=f"{path.name} on {split}",
+        simulated=simulated,
+        context=_context(path, info, run.backend, split, prep),
+        tsne_max=run.cfg.eval.tsne_max,
+        ece_bins=run.cfg.eval.ece_bins,
+        notes=notes,
+        keys=keys,
+    )
+    write_report(out_dir, metrics, pred, settings)
+    print_metrics(metrics, console, simulated=simulated, title=f"{split} ({out_dir})")
+    return metrics
+
+
+def _store_model_info(path: Path):
+    """The model file's metadata, checked against what the frame store keeps (region crops
+    stretched to the input size)."""
     from echostream.stream.model_file import ModelInfo
 
-    from .data import select_rows
-    from .runner import _console, prepare_data, print_metrics
-
-    if backend not in ONNX_BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(ONNX_BACKENDS)}, not {backend!r}")
-    path = Path(model_file)
     info = ModelInfo.from_onnx(path)  # ModelFileError (a ValueError) names the file
     if info.resize != "stretch" or info.crop != "region":
         raise ValueError(
             f"{path}: the frame store keeps region crops stretched to the input size; this "
             f"model asks resize={info.resize!r}, crop={info.crop!r}"
         )
-    notes: list[str] = []
-    ckpt_path, why_not = beside_checkpoint(path, info)
+    return info
+
+
+def _training_config(
+    ckpt_path: Path | None, why_not: str, split: str, notes: list[str]
+) -> RunConfig:
+    """The training run's config from the checkpoint beside the file, else the default one
+    (noted when a split other than ``all`` depends on it)."""
+    from echostream.models.checkpoint import read_checkpoint
+
     cfg = RunConfig()
     if ckpt_path is not None:
         ckpt = read_checkpoint(ckpt_path)
@@ -163,66 +266,48 @@ def evaluate_onnx(
             f"no training config found ({why_not}); the {split!r} split uses the default "
             f"patient split (fractions {list(cfg.data.fractions)}, seed {cfg.data.split_seed})"
         )
-    if cfg.data.store and not same_dataset(info.provenance, data_dir):
-        # A store path in the training config holds the training data; another dataset with
-        # the same relative cine paths would overwrite its rows. Use the dataset's own store.
-        cfg.data = replace(cfg.data, store=None)
-    console = _console()
-    prep = prepare_data(
-        data_dir,
-        cfg.data,
-        (info.height, info.width),
-        info.interpolation,
-        progress=progress,
-        console=console,
-    )
+    return cfg
+
+
+def _known_rows(prep, split: str, cfg: RunConfig, lut: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Index rows of ``split`` whose view the model has (the others left out, noted)."""
+    from .data import select_rows
+
     rows = select_rows(prep.index, prep.assign, split, frames_per_cine=cfg.data.frames_per_cine)
-    lut = _label_map(info.labels)
     store_labels = prep.index["label"].to_numpy()[rows]
     known = lut[store_labels] >= 0
     if not known.all():
         notes.append(f"{int((~known).sum())} frame(s) of views this model lacks were left out")
         rows = rows[known]
-    if not len(rows):
-        raise ValueError(f"{data_dir}: the {split!r} split is empty")
+    return rows
 
-    runner = load_backend(path, backend, threads=threads)
-    try:
-        store_rows = prep.index["row"].to_numpy()[rows]
-        probs = onnx_predict(
-            runner,
-            prep.store.frames,
-            store_rows,
-            batch_size=cfg.eval.batch_size,
-            progress=progress,
-        )
-        backend_name = runner.name
-    finally:
-        runner.close()
-    labels = lut[prep.index["label"].to_numpy()[rows]]
-    cines = prep.index["cine"].to_numpy()[rows]
-    keys = dict(zip(cines.tolist(), prep.index["key"].to_numpy()[rows].tolist(), strict=True))
 
-    features = None
+def _tsne_features(
+    ckpt_path: Path | None,
+    why_not: str,
+    prep,
+    rows: np.ndarray,
+    batch_size: int,
+    notes: list[str],
+) -> np.ndarray | None:
+    """Penultimate features for the t-SNE from the checkpoint beside the file, when there is
+    one that has them (either way, noted)."""
     if ckpt_path is None:
         notes.append(f"t-SNE skipped: an ONNX file has no penultimate features and {why_not}")
-    else:
-        try:
-            features = _checkpoint_features(ckpt_path, prep, rows, cfg.eval.batch_size)
-            notes.append(f"t-SNE features from the checkpoint beside the file ({ckpt_path.name})")
-        except ValueError as err:
-            notes.append(f"t-SNE skipped: {err}")
+        return None
+    try:
+        features = _checkpoint_features(ckpt_path, prep, rows, batch_size)
+    except ValueError as err:
+        notes.append(f"t-SNE skipped: {err}")
+        return None
+    notes.append(f"t-SNE features from the checkpoint beside the file ({ckpt_path.name})")
+    return features
 
-    metrics = compute_metrics(labels, probs, cines, info.labels, ece_bins=cfg.eval.ece_bins)
-    pred = Predictions(labels=labels, probs=probs, cines=cines, features=features)
+
+def _context(path: Path, info, backend_name: str, split: str, prep) -> dict[str, Any]:
+    """The report's lines on the model, backend and data."""
     eval_simulated = prep.manifest.simulated
-    simulated = eval_simulated  # the banner speaks of the data these numbers come from
-    if info.simulated_data and not eval_simulated:
-        notes.append(
-            "the model was trained on simulated data only; these numbers are on the real "
-            "files listed here"
-        )
-    context = {
+    return {
         "model file": path.name,
         "model": f"{info.model_name} {info.model_version}".strip(),
         "precision": info.precision,
@@ -235,18 +320,3 @@ def evaluate_onnx(
         if split != "all"
         else len(prep.assign),
     }
-    out_dir = Path(out) if out else path.parent / f"eval_{path.name.removesuffix('.onnx')}_{split}"
-    write_report(
-        out_dir,
-        metrics,
-        pred,
-        title=f"{path.name} on {split}",
-        simulated=simulated,
-        context=context,
-        tsne_max=cfg.eval.tsne_max,
-        ece_bins=cfg.eval.ece_bins,
-        notes=notes,
-        keys=keys,
-    )
-    print_metrics(metrics, console, simulated=simulated, title=f"{split} ({out_dir})")
-    return metrics

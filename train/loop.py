@@ -7,8 +7,8 @@ best weights before the next stage. Every epoch appends a row to ``history.csv``
 folder gets ``best.pt`` (best validation so far, over all stages), ``last.pt`` (everything
 needed to resume) and ``curves.png``.
 
-Under torchrun (``WORLD_SIZE`` set) :func:`setup_distributed` starts the process group, data
-is sharded by :class:`~torch.utils.data.DistributedSampler`, the model is wrapped in
+Under torchrun (``WORLD_SIZE`` set, :mod:`~echostream.train.distributed` joined the process
+group) data is sharded by :class:`~torch.utils.data.DistributedSampler`, the model is wrapped in
 :class:`~torch.nn.parallel.DistributedDataParallel`, metrics are summed over ranks, and only
 rank 0 writes files.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -32,61 +31,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .config import RunConfig
+from .distributed import DistInfo, sum_over_ranks
 from .history import plot_curves, write_history
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """Where this process runs: rank, world size and device."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def distributed(self) -> bool:
-        return self.world > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def setup_distributed(device: str = "auto") -> DistInfo:
-    """Join the torchrun process group when ``WORLD_SIZE`` > 1 (NCCL on GPU, gloo on CPU)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo(device=resolve_device(device))
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device, local)
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return DistInfo(rank=rank, world=world, local_rank=local, device=dev)
-
-
-def cleanup_distributed() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The bare model inside a DDP wrapper."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def build_optimizer(params, name: str, lr: float, weight_decay: float = 0.0, momentum: float = 0.0):
@@ -104,14 +56,6 @@ def build_optimizer(params, name: str, lr: float, weight_decay: float = 0.0, mom
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; known: adam, adamw, rmsprop, sgd")
-
-
-def _reduce(values: list[float], info: DistInfo) -> list[float]:
-    if not info.distributed:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=info.device)
-    dist.all_reduce(t)
-    return t.tolist()
 
 
 def train_one_epoch(
@@ -144,7 +88,7 @@ def train_one_epoch(
             progress.update(task, advance=1, description=f"train loss {loss_sum / count:.3f}")
     if task is not None:
         progress.remove_task(task)
-    loss_sum, correct, count = _reduce([loss_sum, correct, count], info)
+    loss_sum, correct, count = sum_over_ranks([loss_sum, correct, count], info)
     return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1)}
 
 
@@ -171,7 +115,7 @@ def evaluate(
             progress.advance(task)
     if task is not None:
         progress.remove_task(task)
-    loss_sum, correct, count = _reduce([loss_sum, correct, count], info)
+    loss_sum, correct, count = sum_over_ranks([loss_sum, correct, count], info)
     return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1)}
 
 
@@ -204,6 +148,54 @@ class FitResult:
     stage_ends: list[int]  # global epoch count at the end of each stage
 
 
+@dataclass
+class FitState:
+    """Where :func:`fit` is; saved in ``last.pt`` (``extra["fit_state"]``) to resume from.
+    ``best`` and ``stage_best`` are signed so that lower is better."""
+
+    stage: int = 0
+    stage_epoch: int = 0
+    epoch: int = 0
+    best: float = math.inf
+    best_epoch: int = -1
+    stage_best: float = math.inf
+    bad: int = 0  # epochs since the stage's best
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stage_ends: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "best": float(self.best), "stage_best": float(self.stage_best)}
+
+    def next_stage(self, done: int) -> None:
+        """Stage ``done`` ended: record where, and start the next one afresh."""
+        self.stage_ends.append(self.epoch)
+        self.stage, self.stage_epoch, self.stage_best, self.bad = done + 1, 0, math.inf, 0
+
+
+@dataclass
+class _Fit:
+    """What stays the same through one :func:`fit` call."""
+
+    model: nn.Module
+    train_loader: DataLoader
+    val_loader: DataLoader
+    cfg: RunConfig
+    run_dir: Path
+    criterion: nn.Module
+    save: SaveFn
+    info: DistInfo
+    console: Any
+    bar: Any = None
+    writer: Any = None
+    opt_state: dict[str, Any] | None = None  # a resumed optimizer, for the first stage run
+    stage_best_weights: dict[str, torch.Tensor] | None = None  # for restore_best
+
+    @property
+    def sign(self) -> float:
+        """-1 when the monitored metric is an accuracy: lower is better after the sign."""
+        return -1.0 if self.cfg.train.monitor == "val_acc" else 1.0
+
+
 def fit(
     model: nn.Module,
     train_loader: DataLoader,
@@ -224,162 +216,170 @@ def fit(
     :func:`save_checkpoint` with provenance); ``fit`` only decides when and what.
     """
     info = info or DistInfo()
-    run_dir = Path(run_dir)
+    run = _Fit(model, train_loader, val_loader, cfg, Path(run_dir), criterion, save, info, console)
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    stages = cfg.train.stages
-    sign = -1.0 if cfg.train.monitor == "val_acc" else 1.0  # lower is better after the sign
-    state: dict[str, Any] = {
-        "stage": 0,
-        "stage_epoch": 0,
-        "epoch": 0,
-        "best": math.inf,
-        "best_epoch": -1,
-        "stage_best": math.inf,
-        "bad": 0,
-        "history": [],
-        "stage_ends": [],
-    }
-    opt_state = None
-    last = run_dir / "last.pt"
-    stage_best_path = run_dir / "stage_best.pt"
-    if resume and last.is_file():
-        from echostream.models.checkpoint import read_checkpoint
-
-        ckpt = read_checkpoint(last)
-        model.load_state_dict(ckpt["model"])
-        state.update(ckpt["extra"]["fit_state"])
-        opt_state = ckpt.get("optimizer")
-        torch.set_rng_state(ckpt["extra"]["rng"])
-        if console is not None and info.is_main:
-            console.print(
-                f"resuming from {last} at epoch {state['epoch']} (stage {state['stage']})"
-            )
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+    state = _resume(run) if resume and (run.run_dir / "last.pt").is_file() else FitState()
     model.to(info.device)
-    writer = _tensorboard(run_dir, cfg) if info.is_main else None
-    sampler = getattr(train_loader, "sampler", None)
-    stage_best_state: dict[str, torch.Tensor] | None = None
-    if state["stage_best"] < math.inf and stage_best_path.is_file():
-        stage_best_state = torch.load(stage_best_path, map_location="cpu", weights_only=True)
-
-    bar = _progress(progress and info.is_main)
-    with bar:
-        for si in range(state["stage"], len(stages)):
-            stage = stages[si]
-            s = cfg.stage_settings(stage)
-            set_trainable(model, stage.trainable)
-            params = [p for p in model.parameters() if p.requires_grad]
-            optimizer = build_optimizer(
-                params, cfg.optim.name, s["lr"], cfg.optim.weight_decay, cfg.optim.momentum
-            )
-            if opt_state is not None:
-                optimizer.load_state_dict(opt_state)
-                opt_state = None
-            net = model
-            if info.distributed:
-                ids = [info.device.index] if info.device.type == "cuda" else None
-                net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-            epochs_task = bar.add_task(
-                f"stage {stage.name}", total=s["epochs"], completed=state["stage_epoch"]
-            )
-            stop = False
-            while state["stage_epoch"] < s["epochs"] and not stop:
-                t0 = time.perf_counter()
-                if sampler is not None and hasattr(sampler, "set_epoch"):
-                    sampler.set_epoch(state["epoch"])
-                tr = train_one_epoch(net, train_loader, criterion, optimizer, info, progress=bar)
-                va = evaluate(net, val_loader, criterion, info, progress=bar)
-                state["epoch"] += 1
-                state["stage_epoch"] += 1
-                row = {
-                    "epoch": state["epoch"],
-                    "stage": stage.name,
-                    "stage_epoch": state["stage_epoch"],
-                    "lr": s["lr"],
-                    "train_loss": tr["loss"],
-                    "train_acc": tr["acc"],
-                    "val_loss": va["loss"],
-                    "val_acc": va["acc"],
-                    "seconds": round(time.perf_counter() - t0, 2),
-                }
-                state["history"].append(row)
-                metric = sign * (va["acc"] if sign < 0 else va["loss"])
-                if metric < state["stage_best"]:
-                    state["stage_best"], state["bad"] = metric, 0
-                    if s["restore_best"]:
-                        stage_best_state = copy.deepcopy(
-                            {k: v.detach().cpu() for k, v in model.state_dict().items()}
-                        )
-                        if info.is_main:
-                            torch.save(stage_best_state, stage_best_path)
-                else:
-                    state["bad"] += 1
-                improved = metric < state["best"]
-                if improved:
-                    state["best"], state["best_epoch"] = metric, state["epoch"]
-                stop = s["patience"] is not None and state["bad"] >= s["patience"]
-                if info.is_main:
-                    if improved:
-                        save(
-                            run_dir / "best.pt",
-                            model,
-                            epoch=state["epoch"],
-                            optimizer_state=None,
-                            extra={"val": va, "train": tr, "stage": stage.name},
-                        )
-                    write_history(run_dir / "history.csv", state["history"])
-                    if writer is not None:
-                        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
-                            writer.add_scalar(k.replace("_", "/", 1), row[k], state["epoch"])
-                    if console is not None:
-                        console.print(
-                            f"epoch {state['epoch']:3d} \\[{stage.name}] "
-                            f"train loss {tr['loss']:.4f} acc {tr['acc']:.3f} | "
-                            f"val loss {va['loss']:.4f} acc {va['acc']:.3f}"
-                            f"{' *' if improved else ''} ({row['seconds']:.1f}s)"
-                        )
-                bar.update(epochs_task, completed=state["stage_epoch"])
-                end_of_stage = stop or state["stage_epoch"] >= s["epochs"]
-                if end_of_stage:
-                    if s["restore_best"] and stage_best_state is not None:
-                        model.load_state_dict(stage_best_state)
-                    state["stage_ends"].append(state["epoch"])
-                    state.update(stage=si + 1, stage_epoch=0, stage_best=math.inf, bad=0)
-                    stage_best_state = None
-                    stop = True
-                if info.is_main:
-                    save(
-                        last,
-                        model,
-                        epoch=state["epoch"],
-                        optimizer_state=None if end_of_stage else optimizer.state_dict(),
-                        extra={"fit_state": _plain(state), "rng": torch.get_rng_state()},
-                    )
-            if state["stage"] == si:  # a stage with 0 epochs left (e.g. resumed at its end)
-                state["stage_ends"].append(state["epoch"])
-                state.update(stage=si + 1, stage_epoch=0, stage_best=math.inf, bad=0)
-            bar.remove_task(epochs_task)
-            if info.distributed:
-                dist.barrier()
+    run.writer = _tensorboard(run.run_dir, cfg) if info.is_main else None
+    stage_best_path = run.run_dir / "stage_best.pt"
+    if state.stage_best < math.inf and stage_best_path.is_file():
+        run.stage_best_weights = torch.load(stage_best_path, map_location="cpu", weights_only=True)
+    with _progress(progress and info.is_main) as run.bar:
+        for si in range(state.stage, len(cfg.train.stages)):
+            _fit_stage(run, state, si)
     if info.is_main:
-        plot_curves(state["history"], run_dir / "curves.png", state["stage_ends"][:-1])
+        plot_curves(state.history, run.run_dir / "curves.png", state.stage_ends[:-1])
         stage_best_path.unlink(missing_ok=True)
-    if writer is not None:
-        writer.close()
+    if run.writer is not None:
+        run.writer.close()
     return FitResult(
-        history=state["history"],
-        best_epoch=state["best_epoch"],
-        best_metric=sign * state["best"],
-        epochs_run=state["epoch"],
-        stage_ends=state["stage_ends"],
+        history=state.history,
+        best_epoch=state.best_epoch,
+        best_metric=run.sign * state.best,
+        epochs_run=state.epoch,
+        stage_ends=state.stage_ends,
     )
 
 
-def _plain(state: dict[str, Any]) -> dict[str, Any]:
-    out = dict(state)
-    for k in ("best", "stage_best"):  # torch.load(weights_only) refuses inf? keep as float
-        out[k] = float(out[k])
-    return out
+def _resume(run: _Fit) -> FitState:
+    """Load ``last.pt``: the model's weights, the fit state, the optimizer and the RNG."""
+    from echostream.models.checkpoint import read_checkpoint
+
+    last = run.run_dir / "last.pt"
+    ckpt = read_checkpoint(last)
+    run.model.load_state_dict(ckpt["model"])
+    state = FitState(**ckpt["extra"]["fit_state"])
+    run.opt_state = ckpt.get("optimizer")
+    torch.set_rng_state(ckpt["extra"]["rng"])
+    if run.console is not None and run.info.is_main:
+        run.console.print(f"resuming from {last} at epoch {state.epoch} (stage {state.stage})")
+    return state
+
+
+def _fit_stage(run: _Fit, state: FitState, si: int) -> None:
+    """Stage ``si``: unfreeze, a fresh optimizer at its rate, epochs until done or stopped."""
+    stage = run.cfg.train.stages[si]
+    s = run.cfg.stage_settings(stage)
+    optimizer = _stage_optimizer(run, stage.trainable, s["lr"])
+    net = run.model
+    if run.info.distributed:
+        ids = [run.info.device.index] if run.info.device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(run.model, device_ids=ids)
+    task = run.bar.add_task(f"stage {stage.name}", total=s["epochs"], completed=state.stage_epoch)
+    stop = False
+    while state.stage_epoch < s["epochs"] and not stop:
+        stop = _fit_epoch(run, state, net, optimizer, stage.name, s)
+        run.bar.update(task, completed=state.stage_epoch)
+        end_of_stage = stop or state.stage_epoch >= s["epochs"]
+        if end_of_stage:
+            if s["restore_best"] and run.stage_best_weights is not None:
+                run.model.load_state_dict(run.stage_best_weights)
+            state.next_stage(si)
+            run.stage_best_weights = None
+            stop = True
+        if run.info.is_main:
+            run.save(
+                run.run_dir / "last.pt",
+                run.model,
+                epoch=state.epoch,
+                optimizer_state=None if end_of_stage else optimizer.state_dict(),
+                extra={"fit_state": state.as_dict(), "rng": torch.get_rng_state()},
+            )
+    if state.stage == si:  # a stage with 0 epochs left (e.g. resumed at its end)
+        state.next_stage(si)
+    run.bar.remove_task(task)
+    if run.info.distributed:
+        dist.barrier()
+
+
+def _stage_optimizer(run: _Fit, trainable: str | list[str], lr: float) -> torch.optim.Optimizer:
+    """Unfreeze ``trainable``; an optimizer over what trains (the resumed state, if any)."""
+    set_trainable(run.model, trainable)
+    params = [p for p in run.model.parameters() if p.requires_grad]
+    o = run.cfg.optim
+    optimizer = build_optimizer(params, o.name, lr, o.weight_decay, o.momentum)
+    if run.opt_state is not None:
+        optimizer.load_state_dict(run.opt_state)
+        run.opt_state = None
+    return optimizer
+
+
+def _fit_epoch(
+    run: _Fit,
+    state: FitState,
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    stage: str,
+    s: dict[str, Any],
+) -> bool:
+    """Train and validate one epoch, keep the bests, write what the epoch leaves; returns
+    whether early stopping ends the stage (``patience`` None: never)."""
+    t0 = time.perf_counter()
+    sampler = getattr(run.train_loader, "sampler", None)
+    if sampler is not None and hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(state.epoch)
+    info, bar = run.info, run.bar
+    tr = train_one_epoch(net, run.train_loader, run.criterion, optimizer, info, progress=bar)
+    va = evaluate(net, run.val_loader, run.criterion, info, progress=bar)
+    state.epoch += 1
+    state.stage_epoch += 1
+    row = {
+        "epoch": state.epoch,
+        "stage": stage,
+        "stage_epoch": state.stage_epoch,
+        "lr": s["lr"],
+        "train_loss": tr["loss"],
+        "train_acc": tr["acc"],
+        "val_loss": va["loss"],
+        "val_acc": va["acc"],
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    state.history.append(row)
+    metric = run.sign * (va["acc"] if run.sign < 0 else va["loss"])
+    if metric < state.stage_best:
+        state.stage_best, state.bad = metric, 0
+        if s["restore_best"]:
+            _keep_stage_best(run)
+    else:
+        state.bad += 1
+    improved = metric < state.best
+    if improved:
+        state.best, state.best_epoch = metric, state.epoch
+    if info.is_main:
+        if improved:
+            run.save(
+                run.run_dir / "best.pt",
+                run.model,
+                epoch=state.epoch,
+                optimizer_state=None,
+                extra={"val": va, "train": tr, "stage": stage},
+            )
+        _record_epoch(run, state, row, improved)
+    return s["patience"] is not None and state.bad >= s["patience"]
+
+
+def _keep_stage_best(run: _Fit) -> None:
+    """Copy the weights as the stage's best (and to ``stage_best.pt`` for a resume)."""
+    weights = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+    run.stage_best_weights = copy.deepcopy(weights)
+    if run.info.is_main:
+        torch.save(run.stage_best_weights, run.run_dir / "stage_best.pt")
+
+
+def _record_epoch(run: _Fit, state: FitState, row: dict[str, Any], improved: bool) -> None:
+    """``history.csv``, TensorBoard scalars and the console's epoch line (main process)."""
+    write_history(run.run_dir / "history.csv", state.history)
+    if run.writer is not None:
+        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            run.writer.add_scalar(k.replace("_", "/", 1), row[k], state.epoch)
+    if run.console is not None:
+        run.console.print(
+            f"epoch {state.epoch:3d} \\[{row['stage']}] "
+            f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
+            f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f}"
+            f"{' *' if improved else ''} ({row['seconds']:.1f}s)"
+        )
 
 
 def _tensorboard(run_dir: Path, cfg: RunConfig):

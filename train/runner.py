@@ -1,7 +1,8 @@
 """Entry points behind ``echostream train`` and ``echostream evaluate`` (``main(args)`` style).
 
-``train_main`` = config → manifest → frame store → patient splits (table printed) → whitening
-statistics → model → :func:`~echostream.train.loop.fit` → ``final.pt`` → test report.
+``train_main`` = config → :func:`~echostream.train.trainer.train_model` (model → manifest →
+frame store → patient splits, table printed → whitening statistics →
+:func:`~echostream.train.loop.fit` → ``final.pt``) → test report.
 ``evaluate_main`` = a run folder or checkpoint → the same data pipeline → report.
 
 The run folder::
@@ -15,29 +16,18 @@ The run folder::
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import yaml
-
-from .config import DataCfg, RunConfig, config_from_dict, load_config
+from .config import RunConfig, config_from_dict, load_config
 from .evaluate_onnx import same_dataset
-from .manifest import Manifest, read_manifest
+from .prepare import Prepared, prepare_data
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-
-@dataclass
-class Prepared:
-    manifest: Manifest
-    store: Any  # FrameStore
-    index: Any  # DataFrame
-    assign: dict[str, str]
+    from .evaluate import Predictions
 
 
 def _console() -> Console:
@@ -46,95 +36,8 @@ def _console() -> Console:
     return Console()
 
 
-def filter_manifest(manifest: Manifest, data: DataCfg) -> Manifest:
-    """Keep the configured vendors, then ``max_patients`` patients (seeded)."""
-    entries = manifest.entries
-    if data.vendors:
-        entries = [e for e in entries if e.vendor in set(data.vendors)]
-    if data.max_patients:
-        patients = sorted({e.patient_id for e in entries})
-        if len(patients) > data.max_patients:
-            rng = np.random.default_rng(data.split_seed)
-            keep = set(rng.choice(patients, data.max_patients, replace=False).tolist())
-            entries = [e for e in entries if e.patient_id in keep]
-    return replace(manifest, entries=entries)
-
-
-def prepare_data(
-    data_dir: str | Path,
-    data: DataCfg,
-    input_hw: tuple[int, int],
-    interpolation: str,
-    *,
-    build: bool = True,
-    progress: bool = True,
-    console: Any = None,
-) -> Prepared:
-    """Manifest → filtered → frame store (built or opened) → patient split assignment."""
-    from .frame_store import build_frame_store, default_store_dir, open_frame_store
-    from .splits import split_patients
-
-    manifest = filter_manifest(read_manifest(data_dir), data)
-    interp = data.interpolation or interpolation
-    root = Path(data.store) if data.store else default_store_dir(data_dir, input_hw, interp)
-    if build:
-        store = build_frame_store(
-            manifest, root, input_hw, interpolation=interp, workers=data.workers, progress=progress
-        )
-    else:
-        store = open_frame_store(root, manifest, manifest.problems)
-    if console is not None and store.problems:
-        console.print(
-            f"[yellow]skipped {len(store.problems)} cine(s)[/] (see {root / 'problems.csv'}):"
-        )
-        for p in store.problems[:10]:
-            console.print(f"  {p}")
-    if not len(store.cines):
-        raise ValueError(f"{data_dir}: no readable cines")
-    assign = split_patients(store.cines["patient_id"], data.fractions, seed=data.split_seed)
-    return Prepared(manifest, store, store.index, assign)
-
-
-def dataset_seed(data_dir: str | Path) -> int | None:
-    """The simulator's seed, if the dataset records one (``simulation.json``/``dataset.json``)."""
-    for name in ("simulation.json", "dataset.json"):
-        p = Path(data_dir) / name
-        if p.is_file():
-            try:
-                seed = json.loads(p.read_text()).get("seed")
-                return int(seed) if seed is not None else None
-            except (ValueError, AttributeError):
-                return None
-    return None
-
-
 def _default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / (f"{cfg.name}-{cfg.scale}" if cfg.scale else cfg.name)
-
-
-def checkpoint_saver(
-    cfg: RunConfig, model_kwargs: dict[str, Any], provenance: dict[str, Any], resolved: dict
-) -> Any:
-    """The ``save(path, net, *, epoch, optimizer_state, extra)`` function :func:`fit` calls:
-    :func:`~echostream.models.checkpoint.save_checkpoint` with this run's name, config and
-    provenance."""
-    from echostream.models.checkpoint import save_checkpoint
-
-    def save(path, net, *, epoch, optimizer_state=None, extra=None):
-        save_checkpoint(
-            path,
-            net,
-            model_name=cfg.model.name,
-            model_kwargs=model_kwargs,
-            cfg=net.cfg,
-            provenance=provenance,
-            config=resolved,
-            epoch=epoch,
-            optimizer_state=optimizer_state,
-            extra=extra,
-        )
-
-    return save
 
 
 def train_main(
@@ -147,188 +50,33 @@ def train_main(
     progress: bool = True,
     evaluate_test: bool = True,
 ) -> Path:
-    """Train as the config says; returns the run folder."""
-    import torch
-    from torch import nn
-
-    from echostream.models.checkpoint import make_provenance
-    from echostream.models.registry import create_model
-
-    from .augment import EvalPreset, TrainPreset
-    from .data import FrameDataset, class_weights, make_loader, pixel_stats, select_rows
-    from .loop import cleanup_distributed, fit, seed_everything, setup_distributed
-    from .splits import print_split_table, split_table
+    """Train as the config says (:func:`~echostream.train.trainer.train_model`), then report
+    on ``eval.split``; returns the run folder."""
+    from .distributed import distributed_run
+    from .trainer import RunSetup, train_model
 
     cfg = config if isinstance(config, RunConfig) else load_config(config, scale=scale)
-    info = setup_distributed(cfg.train.device)
-    console = _console() if info.is_main else None
-    try:
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
-        run_dir = Path(out) if out else _default_run_dir(cfg)
-        if info.is_main:
-            if (run_dir / "last.pt").exists() and not resume:
-                raise FileExistsError(
-                    f"{run_dir}: a run is already there; pass --resume or another --out"
-                )
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        seed_everything(cfg.seed)
-        model_kwargs = {"num_classes": 8, **cfg.model.kwargs}
-        model = create_model(cfg.model.name, pretrained=cfg.model.pretrained, **model_kwargs)
-        in_chans, h, w = model.cfg.input_size
-
-        if info.distributed:  # rank 0 builds the store, the others open it
-            import torch.distributed as dist
-
-            if info.is_main:
-                prepare_data(
-                    data_dir,
-                    cfg.data,
-                    (h, w),
-                    model.cfg.interpolation,
-                    progress=progress,
-                    console=console,
-                )
-            dist.barrier()
-        prep = prepare_data(
-            data_dir,
-            cfg.data,
-            (h, w),
-            model.cfg.interpolation,
-            build=not info.distributed,
-            progress=progress,
-            console=console if not info.distributed else None,
-        )
-        d = cfg.data
-        rows = {
-            s: select_rows(prep.index, prep.assign, s, frames_per_cine=d.frames_per_cine)
-            for s in ("val", "test")
-        }
-        rows["train"] = select_rows(
-            prep.index,
-            prep.assign,
-            "train",
-            frames_per_cine=d.frames_per_cine,
-            fraction=d.train_fraction,
-            max_images=d.train_max_images,
-            per_class=d.per_class,
-            seed=d.split_seed,
-        )
-        if not len(rows["train"]) or not len(rows["val"]):
-            raise ValueError("the training or validation split is empty: too few patients?")
-        if console is not None:
-            used = np.concatenate([rows["train"], rows["val"], rows["test"]])
-            print_split_table(split_table(prep.index.iloc[np.sort(used)], prep.assign), console)
-            _write_splits(run_dir / "splits.csv", prep)
-        mean, std = pixel_stats(prep.store.frames, prep.index["row"].to_numpy()[rows["train"]])
-        model.cfg = model.cfg.with_(mean=(mean,) * in_chans, std=(std,) * in_chans)
-        train_tf = TrainPreset.from_cfg(cfg.augment, mean=(mean,), std=(std,), in_chans=in_chans)
-        eval_tf = EvalPreset(mean=(mean,), std=(std,), in_chans=in_chans)
-        frames, index = prep.store.frames, prep.index
-        train_ds = FrameDataset(frames, index, rows["train"], train_tf)
-        val_ds = FrameDataset(frames, index, rows["val"], eval_tf)
-        t = cfg.train
-        seed_everything(cfg.seed + info.rank)
-        train_loader = make_loader(
-            train_ds,
-            batch_size=t.batch_size,
-            train=True,
-            workers=t.workers,
-            seed=cfg.seed,
-            distributed=info.distributed,
-        )
-        val_loader = make_loader(
-            val_ds,
-            batch_size=cfg.eval.batch_size,
-            train=False,
-            workers=t.workers,
-            distributed=info.distributed,
-        )
-        weights = class_weights(train_ds.labels) if t.class_weights else None
-        criterion = nn.CrossEntropyLoss(
-            weight=weights.to(info.device) if weights is not None else None,
-            label_smoothing=t.label_smoothing,
-        )
-
-        resolved = cfg.to_dict()
-        provenance = make_provenance(
-            config=resolved,
-            data=json.dumps(prep.manifest.describe()),
-            simulated_data=prep.manifest.simulated,
-            dataset_seed=dataset_seed(data_dir),
-            whitening={"mean": mean, "std": std, "frames": int(len(rows["train"]))},
-        )
-
-        save = checkpoint_saver(cfg, model_kwargs, provenance, resolved)
-
-        t0 = time.perf_counter()
-        result = fit(
-            model,
-            train_loader,
-            val_loader,
-            cfg,
-            run_dir,
-            criterion=criterion,
-            save=save,
-            info=info,
-            resume=resume,
-            progress=progress,
-            console=console,
-        )
-        if info.is_main:
-            assert console is not None  # made on the main process
-            save(
-                run_dir / "final.pt",
-                model,
-                epoch=result.epochs_run,
-                extra={
-                    "best_epoch": result.best_epoch,
-                    "best_metric": result.best_metric,
-                    "train_seconds": round(time.perf_counter() - t0, 1),
-                },
-            )
-            console.print(
-                f"trained {result.epochs_run} epochs in {time.perf_counter() - t0:.0f} s; "
-                f"best {cfg.train.monitor} {result.best_metric:.4f} at epoch {result.best_epoch}"
-            )
-            if evaluate_test and len(rows.get(cfg.eval.split, [])):
-                _report(
-                    model,
-                    prep,
-                    rows[cfg.eval.split],
-                    cfg,
-                    run_dir / f"eval_{cfg.eval.split}",
-                    cfg.eval.split,
-                    "final.pt",
-                    progress,
-                    console,
-                )
-        return run_dir
-    finally:
-        cleanup_distributed()
+    run_dir = Path(out) if out else _default_run_dir(cfg)
+    with distributed_run(cfg.train.device) as info:
+        console = _console() if info.is_main else None
+        setup = RunSetup(run_dir, resume=resume, progress=progress, console=console)
+        run = train_model(cfg, data_dir, setup, info)
+        split = cfg.eval.split
+        if info.is_main and evaluate_test and len(run.choice.rows.get(split, ())):
+            out_dir = run_dir / f"eval_{split}"
+            rows = run.choice.rows[split]
+            _report(run.model, run.prep, rows, cfg, out_dir, split, "final.pt", progress, console)
+    return run_dir
 
 
-def _write_splits(path: Path, prep: Prepared) -> None:
-    c = prep.store.cines
-    df = c[["key", "vendor", "view"]].assign(split=c["patient_id"].map(prep.assign).to_numpy())
-    df.to_csv(path, index=False)
-
-
-def _report(
-    model,
-    prep: Prepared,
-    rows,
-    cfg: RunConfig,
-    out: Path,
-    split: str,
-    source: str,
-    progress: bool,
-    console,
-) -> dict[str, Any]:
+def predict_rows(
+    model, prep: Prepared, rows, cfg: RunConfig, *, progress: bool
+) -> tuple[Predictions, dict[str, Any]]:
+    """``model``'s predictions on the frames at ``rows`` (whitened as ``model.cfg`` says) and
+    their metrics."""
     from .augment import EvalPreset
     from .data import FrameDataset, make_loader
-    from .evaluate import compute_metrics, predict, write_report
+    from .evaluate import compute_metrics, predict
 
     c = model.cfg
     ds = FrameDataset(
@@ -343,6 +91,24 @@ def _report(
     metrics = compute_metrics(
         pred.labels, pred.probs, pred.cines, c.labels, ece_bins=cfg.eval.ece_bins
     )
+    return pred, metrics
+
+
+def _report(
+    model,
+    prep: Prepared,
+    rows,
+    cfg: RunConfig,
+    out: Path,
+    split: str,
+    source: str,
+    progress: bool,
+    console,
+) -> dict[str, Any]:
+    from .evaluate import ReportSettings, write_report
+
+    pred, metrics = predict_rows(model, prep, rows, cfg, progress=progress)
+    c = model.cfg
     context = {
         "model": f"{c.name} ({source})",
         "split": split,
@@ -353,10 +119,7 @@ def _report(
         if split != "all"
         else len(prep.assign),
     }
-    write_report(
-        out,
-        metrics,
-        pred,
+    settings = ReportSettings(
         title=f"{cfg.name} on {split}",
         simulated=prep.manifest.simulated,
         context=context,
@@ -364,6 +127,7 @@ def _report(
         ece_bins=cfg.eval.ece_bins,
         keys=dict(zip(prep.index["cine"], prep.index["key"], strict=True)),
     )
+    write_report(out, metrics, pred, settings)
     if console is not None:
         print_metrics(metrics, console, simulated=prep.manifest.simulated, title=f"{split} ({out})")
     return metrics

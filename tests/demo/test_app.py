@@ -16,16 +16,19 @@ import pytest
 
 from echostream.demo import app as demo_app
 from echostream.demo import examples as ex
+from echostream.demo.handlers import DemoState, RunSettings, run_live_url, run_upload, run_webcam
 from echostream.demo.runner import classify_cine, load_engine, smoother_config
+from echostream.demo.uploads import check_upload
+from echostream.stream import classify
 from echostream.stream.views import VIEWS
 
-SETTINGS = dict(stages=["ema", "vote", "uncertain"], alpha=0.5, window=0.7, margin=0.1,
+SETTINGS = dict(stages=["ema", "vote", "uncertain"], alpha=0.5, window_s=0.7, margin=0.1,
                 patience=3, threshold=0.5)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def state(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> demo_app.DemoState:
-    return demo_app.DemoState(
+def state(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoState:
+    return DemoState(
         models=demo_app.model_choices([demo_model]),
         out_dir=tmp_path_factory.mktemp("demo_out"),
         max_upload_mb=1.0,
@@ -33,32 +36,32 @@ def state(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> demo_ap
     )
 
 
-def _upload(state, upload, example=None, **kw):
-    s = {**SETTINGS, **kw}
-    model = next(iter(state.models))
-    return demo_app.run_upload(
-        state, upload, example, model, "auto", s["stages"], s["alpha"], s["window"],
-        s["margin"], s["patience"], s["threshold"],
-    )  # fmt: skip
+def settings(state: DemoState, model: str | None = None) -> RunSettings:
+    """The page's default choices: the state's first model (or ``model``), ``auto``."""
+    return RunSettings(model or next(iter(state.models)), "auto", **SETTINGS)
+
+
+def _upload(state, upload, example=None):
+    return run_upload(state, upload, example, settings(state))
 
 
 def test_check_upload_reasons(tmp_path: Path, ybr_color_path: Path) -> None:
     txt = tmp_path / "notes.txt"
     txt.write_text("hello")
-    assert "not accepted" in demo_app.check_upload(txt)
+    assert "not accepted" in check_upload(txt)
     empty = tmp_path / "empty.dcm"
     empty.write_bytes(b"")
-    assert demo_app.check_upload(empty) == "empty.dcm: the file is empty"
+    assert check_upload(empty) == "empty.dcm: the file is empty"
     big = tmp_path / "big.mp4"
     big.write_bytes(b"\0" * (2 * 1024 * 1024))
-    assert "over the 1 MB upload limit" in demo_app.check_upload(big, max_mb=1)
+    assert "over the 1 MB upload limit" in check_upload(big, max_mb=1)
     bare = tmp_path / "noext"
     bare.write_bytes(b"\0" * 200)
-    assert "must be DICOM" in demo_app.check_upload(bare)
+    assert "must be DICOM" in check_upload(bare)
     dicom_bare = tmp_path / "IM0001"
     shutil.copy(ybr_color_path, dicom_bare)
-    assert demo_app.check_upload(dicom_bare) is None
-    assert demo_app.check_upload(ybr_color_path) is None
+    assert check_upload(dicom_bare) is None
+    assert check_upload(ybr_color_path) is None
 
 
 def test_real_example_verdict_playback_timeline(state, ybr_color_path: Path) -> None:
@@ -113,8 +116,8 @@ def test_patient_fields_and_file_name_never_reach_the_page(
 
 def test_smoothing_sliders_change_the_smoothed_line(demo_model: Path, ybr_color_path) -> None:
     engine = load_engine(demo_model)
-    raw = classify_cine(ybr_color_path, engine, smoother_config(stages=[]))
-    ema = classify_cine(ybr_color_path, engine, smoother_config(stages=["ema"], alpha=0.1))
+    _, raw = classify_cine(ybr_color_path, engine, smoother_config(stages=[]))
+    _, ema = classify_cine(ybr_color_path, engine, smoother_config(stages=["ema"], alpha=0.1))
     np.testing.assert_allclose(raw.smoothed, raw.raw, atol=1e-6)
     np.testing.assert_allclose(ema.raw, raw.raw, atol=1e-5)
     expected = raw.raw[0] * 0.9 + raw.raw[1] * 0.1  # the EMA's second step
@@ -151,27 +154,22 @@ def test_still_image_upload(state, tmp_path: Path) -> None:
 
 
 def test_missing_model_is_reported(state, ybr_color_path: Path) -> None:
-    out = demo_app.run_upload(state, str(ybr_color_path), None, "/nonexistent/m.onnx", "auto",
-                              *SETTINGS.values())  # fmt: skip
+    out = run_upload(state, str(ybr_color_path), None, settings(state, "/nonexistent/m.onnx"))
     assert out[0].startswith("**Problem:**") and "m.onnx" in out[0]
 
 
 def test_webcam_frames_are_classified_and_annotated(state) -> None:
-    model = next(iter(state.models))
     rng = np.random.default_rng(1)
     session = None
     for _ in range(3):
         frame = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
-        out, session, status = demo_app.run_webcam(
-            state, frame, session, model, "auto", *SETTINGS.values()
-        )
+        out, session, status = run_webcam(state, frame, session, settings(state))
         assert out.shape == (96, 128, 3) and not np.array_equal(out, frame)
     assert session.index == 3 and "3 frames" in status
 
 
 def test_live_url_rejects_files_and_plays_a_stream(state, tmp_path: Path) -> None:
-    model = next(iter(state.models))
-    gen = demo_app.run_live_url(state, "/etc/passwd", model, "auto", *SETTINGS.values())
+    gen = run_live_url(state, "/etc/passwd", settings(state))
     rgb, msg = next(gen)
     assert rgb is None and "not a stream URL" in msg
     # A real stream: MPEG-TS served over HTTP on loopback, classified as it plays.
@@ -192,7 +190,7 @@ def test_live_url_rejects_files_and_plays_a_stream(state, tmp_path: Path) -> Non
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/clip.ts"
         urllib.request.urlopen(url, timeout=5).read(10)
-        gen = demo_app.run_live_url(state, url, model, "auto", *SETTINGS.values(), max_seconds=20)
+        gen = run_live_url(state, url, settings(state), max_seconds=20)
         shown = []
         for rgb, msg in gen:
             assert "Problem" not in msg, msg
@@ -281,9 +279,9 @@ def test_playback_outlines_the_crop_box(demo_model: Path, tmp_path: Path) -> Non
             out.mux(s.encode(av.VideoFrame.from_ndarray(np.asarray(pil), format="rgb24")))
         out.mux(s.encode(None))
     engine = load_engine(demo_model)
-    result = classify_cine(path, engine, smoother_config(), out_dir=tmp_path / "out")
-    assert result.video is not None
-    with av.open(str(result.video)) as c:
+    result, playback = classify_cine(path, engine, smoother_config(), out_dir=tmp_path / "out")
+    assert result.status == "ok" and playback.video is not None
+    with av.open(str(playback.video)) as c:
         rgb = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
     assert OverlayStyle().color_box[0] > 200  # red: after H.264's 4:2:0 a reddish line
     ys, xs = np.nonzero(fan)
@@ -306,6 +304,29 @@ def test_a_reader_failure_names_the_upload_as_the_page_does(
     def fails(path, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
         raise FileNotFoundError(2, "No such file or directory", str(path))
 
-    monkeypatch.setattr(demo_app, "classify_cine", fails)
+    monkeypatch.setattr(classify, "open_source", fails)  # what classify_file reads with
     status = _upload(state, str(upload))[0]
     assert status == "**Problem:** your upload (.dcm): cannot read it (no such file or directory)"
+
+
+def test_a_cine_that_fails_half_way_leaves_no_playback(
+    demo_model: Path, tmp_path: Path, ybr_color_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The playback is drawn while the cine is read: a read that fails after some frames were
+    drawn reports the upload's one-line problem and deletes what was written."""
+    from echostream.stream.errors import SourceError
+
+    real_run_file = classify.run_file
+
+    def fails_at_frame_5(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        for result in real_run_file(*args, **kwargs):
+            if result.index == 5:
+                raise SourceError("x", "frame 5 is truncated")
+            yield result
+
+    state = DemoState(models=demo_app.model_choices([demo_model]), out_dir=tmp_path / "out",
+                      max_upload_mb=5.0, smoother=smoother_config())  # fmt: skip
+    monkeypatch.setattr(classify, "run_file", fails_at_frame_5)
+    status, video, *_ = _upload(state, str(ybr_color_path))
+    assert status == "**Problem:** x: frame 5 is truncated" and video is None
+    assert not list(state.out_dir.iterdir())  # the half-drawn playback is gone

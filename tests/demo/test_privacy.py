@@ -17,12 +17,13 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from echostream.demo import app as demo_app
-from echostream.demo import runner
+from echostream.demo import handlers, runner
+from echostream.demo.handlers import DemoState, RunSettings, run_live_url, run_upload
 from echostream.demo.runner import classify_cine, load_engine, smoother_config
 from echostream.stream.backends.base import Backend
 from echostream.stream.dicom_writer import Identity, UltrasoundRegion, write_cine
 
-SETTINGS = dict(stages=["ema", "vote", "uncertain"], alpha=0.5, window=0.7, margin=0.1,
+SETTINGS = dict(stages=["ema", "vote", "uncertain"], alpha=0.5, window_s=0.7, margin=0.1,
                 patience=3, threshold=0.5)  # fmt: skip
 H, W = 192, 256
 REGION = (32, 48, 224, 176)
@@ -46,7 +47,7 @@ def named_cine(path: Path, name: str) -> Path:
 
 
 def make_state(demo_model: Path, out_dir: Path, keep_screen: bool = False):
-    return demo_app.DemoState(
+    return DemoState(
         models=demo_app.model_choices([demo_model]), out_dir=out_dir, max_upload_mb=5.0,
         smoother=smoother_config(), keep_screen=keep_screen,
     )  # fmt: skip
@@ -54,8 +55,8 @@ def make_state(demo_model: Path, out_dir: Path, keep_screen: bool = False):
 
 def upload(state, path, session=None):
     model = next(iter(state.models))
-    return demo_app.run_upload(state, str(path), None, model, "auto", *SETTINGS.values(),
-                               session=session)  # fmt: skip
+    return run_upload(state, str(path), None, RunSettings(model, "auto", **SETTINGS),
+                      session=session)  # fmt: skip
 
 
 def frames_of(video: str | Path) -> list[np.ndarray]:
@@ -90,8 +91,8 @@ def test_session_files_go_when_the_session_ends(
     demo_model: Path, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # where uploads land
-    state = demo_app.DemoState(models=demo_app.model_choices([demo_model]), out_dir=None,
-                               max_upload_mb=5.0, smoother=smoother_config())  # fmt: skip
+    state = DemoState(models=demo_app.model_choices([demo_model]), out_dir=None,
+                      max_upload_mb=5.0, smoother=smoother_config())  # fmt: skip
     assert state.out_dir.parent == tmp_path / "gradio"
     uploads = tmp_path / "gradio" / "0123abcd"
     uploads.mkdir()
@@ -118,7 +119,7 @@ def test_live_url_is_never_shown_raw(demo_model: Path, tmp_path: Path) -> None:
     state = make_state(demo_model, tmp_path / "out")
     model = next(iter(state.models))
     url = "file:///srv/DOE_JOHN.ts?token=s3cr3t&user=jdoe"
-    rgb, msg = next(demo_app.run_live_url(state, url, model, "auto", *SETTINGS.values()))
+    rgb, msg = next(run_live_url(state, url, RunSettings(model, "auto", **SETTINGS)))
     assert rgb is None and "not a stream URL" in msg
     assert "s3cr3t" not in msg and "jdoe" not in msg
 
@@ -157,20 +158,19 @@ def test_concurrent_requests_give_the_labels_they_give_alone(
     engine = load_engine(demo_model)
     shared = runner.Engine(engine.info, engine.preprocessor, TakesTurns(engine.backend),
                            engine.path)  # fmt: skip
-    monkeypatch.setattr(runner, "load_engine", lambda model, backend="auto": shared)
-    monkeypatch.setattr(demo_app, "load_engine", lambda model, backend="auto": shared)
+    monkeypatch.setattr(handlers, "load_engine", lambda model, backend="auto": shared)
     state = make_state(demo_model, tmp_path / "out")
     cines = [ybr_color_path, named_cine(tmp_path / "named.dcm", "DOE JOHN")]
-    alone = {c: classify_cine(c, engine, smoother_config()) for c in cines}
+    alone = {c: classify_cine(c, engine, smoother_config()) for c in cines}  # (result, playback)
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda c: classify_cine(c, shared, smoother_config()), cines * 4))
         served = list(pool.map(lambda c: upload(state, c), cines * 2))
-    for cine, res in zip(cines * 4, results, strict=True):
-        assert res.shown == alone[cine].shown
-        np.testing.assert_allclose(res.raw, alone[cine].raw, atol=1e-5)
+    for cine, (_res, playback) in zip(cines * 4, results, strict=True):
+        assert playback.shown == alone[cine][1].shown
+        np.testing.assert_allclose(playback.raw, alone[cine][1].raw, atol=1e-5)
     for cine, (status, _video, _fig, verdict, *_rest) in zip(cines * 2, served, strict=True):
         assert status.startswith("**Done:**")
-        assert f"Verdict: {alone[cine].verdict.label} " in verdict
+        assert f"Verdict: {alone[cine][0].view} " in verdict
 
 
 def test_served_app_deletes_uploads_and_playbacks_when_it_stops(

@@ -9,15 +9,14 @@ import shutil
 import numpy as np
 import pytest
 
-from echostream.stream.bench_stream import (
-    CPU_NOTE,
+from echostream.stream.bench_runs import (
     cpu_ceiling,
     cpu_costs,
     int8_sibling,
     live_runs,
-    run_bench,
     usable_cores,
 )
+from echostream.stream.bench_stream import CPU_NOTE, run_bench
 from echostream.stream.defaults import load_stream_config
 from echostream.stream.pipeline import Engine
 
@@ -114,9 +113,10 @@ def test_cine_spec_quality_override() -> None:
 
 def test_make_sweep_writes_poor_window_sidecar(tmp_path) -> None:
     pytest.importorskip("torch")
-    from echostream.stream.bench_stream import POOR_WINDOW, make_sweep, read_truth
+    from echostream.stream.bench_smoothing import read_truth
     from echostream.stream.sources import open_source
     from echostream.stream.views import VIEWS
+    from echostream.train.simulator.sweep import POOR_WINDOW, make_sweep
 
     path = make_sweep(tmp_path / "sweep.dcm", views=("A4C", "PLAX"), frames_per_view=12,
                       size=(160, 120), seed=5)  # fmt: skip
@@ -129,7 +129,8 @@ def test_make_sweep_writes_poor_window_sidecar(tmp_path) -> None:
 
 
 def test_steady_metrics_count_switches_after_settle(engine, small_cine) -> None:
-    from echostream.stream.bench_stream import pipeline_file, steady_metrics
+    from echostream.stream.bench_runs import pipeline_file
+    from echostream.stream.bench_smoothing import steady_metrics
     from echostream.stream.temporal import TemporalChain
 
     cfg = load_stream_config()
@@ -181,7 +182,8 @@ def test_bench_json_is_strict_when_smoothing_removes_all_flicker() -> None:
 
 def test_sweep_metrics_pool_several_simulated_sweeps(engine, tmp_path) -> None:
     pytest.importorskip("torch")
-    from echostream.stream.bench_stream import make_sweep, sweep_metrics
+    from echostream.stream.bench_smoothing import sweep_metrics
+    from echostream.train.simulator.sweep import make_sweep
 
     cfg = load_stream_config()
     paths = [str(make_sweep(tmp_path / f"s{seed}.dcm", views=("A4C", "PLAX"), frames_per_view=12,
@@ -201,27 +203,36 @@ def test_sweep_metrics_pool_several_simulated_sweeps(engine, tmp_path) -> None:
     json.dumps(out)
 
 
-def test_bench_cli_makes_one_sweep_per_seed_and_pools_them(stream_model, tmp_path) -> None:
-    """``--make-sweep`` with two ``--sweep-seed``: two cines (NAME-seedN.dcm) in one pooled
-    smoothing report; a --sweep-truth count that does not match --sweep is refused."""
+def test_sweep_cli_writes_one_cine_per_seed_and_bench_pools_a_folder(stream_model, tmp_path):
+    """``simulate-sweep`` with two ``--seed``: two cines (NAME-seedN.dcm); ``bench stream
+    --sweep FOLDER`` pools both in one smoothing report; a --sweep-truth count that does not
+    match the sweep cines is refused."""
     pytest.importorskip("torch")
     import typer
     from typer.testing import CliRunner
 
     from echostream.stream import cli_stream
+    from echostream.train import cli_sweep
 
     app, bench = typer.Typer(), typer.Typer()
     app.add_typer(bench, name="bench")
     cli_stream.register(app, bench)
-    target = tmp_path / "sweep.dcm"
+    cli_sweep.register(app, bench)
+    target = tmp_path / "sweeps" / "sweep.dcm"
+    made = CliRunner().invoke(app, ["simulate-sweep", str(target), "--seed", "5", "--seed", "6",
+                                    "--frames", "10"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    cines = [
+        str(tmp_path / "sweeps" / "sweep-seed5.dcm"),
+        str(tmp_path / "sweeps" / "sweep-seed6.dcm"),
+    ]
+    assert made.output.split() == [w for c in cines for w in ("sweep", "cine", "written:", c)]
     args = ["bench", "stream", "--model", str(stream_model), "--json", "--repeat", "1",
-            "--no-naive", "--no-live", "--no-int8", "--make-sweep", str(target),
-            "--sweep-seed", "5", "--sweep-seed", "6", "--sweep-frames", "10"]  # fmt: skip
+            "--no-naive", "--no-live", "--no-int8", "--sweep", str(target.parent)]  # fmt: skip
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    cines = [c["cine"] for c in out["smoothing"]["cines"]]
-    assert cines == [str(tmp_path / "sweep-seed5.dcm"), str(tmp_path / "sweep-seed6.dcm")]
+    assert [c["cine"] for c in out["smoothing"]["cines"]] == cines
     assert "time_to_stable_lost" in out["ratios"]
     raw_flickers = out["smoothing"]["settings"]["raw"]["flicker"]["switches"] > 0
     assert ("flicker_reduction" in out["targets"]) == raw_flickers  # undefined without flicker

@@ -19,7 +19,7 @@ from echostream.stream import pipeline_live
 from echostream.stream.concurrency import switch_interval
 from echostream.stream.frame import Frame, SourceInfo
 from echostream.stream.latency import LatencyHistogram
-from echostream.stream.pipeline_live import LiveReport, run_live
+from echostream.stream.pipeline_live import LiveReport, LiveSettings, run_live
 from echostream.stream.sinks import NullSink
 from echostream.stream.sources.base import FrameSource
 from echostream.stream.temporal import Stage, TemporalChain, as_prediction
@@ -130,7 +130,7 @@ def soak(n: int) -> dict:
             rss[r.index] = rss_mb()
 
     chain = TemporalChain.from_config({"stages": ["ema", "vote", "uncertain"]}, fps=30.0)
-    report = run_live(fake_engine(), src, chain, queue_size=64, on_result=on_result,
+    report = run_live(fake_engine(), src, chain, LiveSettings(queue_size=64), on_result=on_result,
                       sinks=[NullSink()])  # fmt: skip
     summary = report.summary()
     return {
@@ -296,7 +296,8 @@ def test_concurrent_live_runs_restore_the_switch_interval() -> None:
 
     def one(ms: float) -> None:
         src = GatedSource(300)
-        reports.append(run_live(fake_engine(), src, TemporalChain(), switch_interval_ms=ms,
+        reports.append(run_live(fake_engine(), src, TemporalChain(),
+                                LiveSettings(switch_interval_ms=ms),
                                 on_result=lambda r: src.room.release()))  # fmt: skip
 
     threads = [threading.Thread(target=one, args=(ms,)) for ms in (0.5, 1.0, 2.0)]

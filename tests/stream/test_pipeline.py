@@ -16,7 +16,7 @@ from echostream.stream.defaults import load_stream_config
 from echostream.stream.errors import SourceError
 from echostream.stream.frame import Frame, SourceInfo
 from echostream.stream.pipeline import Engine, run_file
-from echostream.stream.pipeline_live import DropOldestQueue, run_live
+from echostream.stream.pipeline_live import DropOldestQueue, LiveSettings, run_live
 from echostream.stream.sinks import MjpegServer, NullSink, VideoSink
 from echostream.stream.sources import open_source
 from echostream.stream.sources.base import FrameSource
@@ -106,7 +106,7 @@ class SlowBackend:
 def test_live_drops_oldest_under_overload(engine) -> None:
     slow = Engine(engine.info, engine.preprocessor, SlowBackend(engine.backend, 0.02), engine.path)
     src = ListSource(120, fps=200.0, delay=0.005)
-    report = run_live(slow, src, TemporalChain(), queue_size=2)
+    report = run_live(slow, src, TemporalChain(), LiveSettings(queue_size=2))
     s = report.summary()
     assert s["frames_in"] == 120
     assert report.dropped_reader > 30  # frames arrive ~4× faster than they are classified
@@ -121,7 +121,7 @@ def test_live_paced_file_with_overlay_sink(engine, small_cine) -> None:
     with open_source(small_cine) as src:
         t0 = time.perf_counter()
         report = run_live(engine, src, TemporalChain.from_config(load_stream_config()["smoother"]),
-                          sinks=[sink], pace=True, on_result=seen.append)  # fmt: skip
+                          LiveSettings(pace=True), sinks=[sink], on_result=seen.append)  # fmt: skip
         wall = time.perf_counter() - t0
     assert wall >= 23 / 25 * 0.9  # played at its own 25 fps
     assert sink.frames == len(seen) == 24 and report.dropped_reader == 0
@@ -140,7 +140,7 @@ def test_paced_file_never_stalls_on_a_timestamp_jump(engine) -> None:
                 yield frame
 
     t0 = time.perf_counter()
-    report = run_live(engine, Jumping(8, fps=50.0), TemporalChain(), pace=True)
+    report = run_live(engine, Jumping(8, fps=50.0), TemporalChain(), LiveSettings(pace=True))
     assert report.summary()["frames_labelled"] == 8
     assert time.perf_counter() - t0 < 60  # ~2.2 s; 1000 s without the cap
 
@@ -289,9 +289,11 @@ def test_live_scheduling_options_keep_results(engine, in_reader) -> None:
 
     before = sys.getswitchinterval()
     seen: list = []
-    report = run_live(engine, ListSource(30, fps=100.0, delay=0.002), TemporalChain(),
-                      queue_size=64, on_result=seen.append, preprocess_in_reader=in_reader,
-                      switch_interval_ms=0.5, sink_nice=5, sinks=[NullSink()])  # fmt: skip
+    settings = LiveSettings(
+        queue_size=64, preprocess_in_reader=in_reader, switch_interval_ms=0.5, sink_nice=5
+    )
+    report = run_live(engine, ListSource(30, fps=100.0, delay=0.002), TemporalChain(), settings,
+                      on_result=seen.append, sinks=[NullSink()])  # fmt: skip
     assert sys.getswitchinterval() == before  # restored
     assert report.frames_labelled == 30 and report.dropped_reader == 0
     src = ListSource(30)

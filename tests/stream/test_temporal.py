@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
 
-from echostream.stream.bench_stream import flicker_rate, segments, smoothing_metrics, time_to_stable
-from echostream.stream.defaults import DEFAULTS, REPO_CONFIG, load_stream_config
+from echostream.stream.bench_smoothing import (
+    flicker_rate,
+    segments,
+    smoothing_metrics,
+    time_to_stable,
+)
+from echostream.stream.defaults import load_stream_config
 from echostream.stream.temporal import (
     EMA,
     FALLBACK_FPS,
@@ -18,6 +22,8 @@ from echostream.stream.temporal import (
     TemporalChain,
     UncertainGate,
 )
+
+DEFAULTS = load_stream_config()
 
 
 def noisy_sweep(seed: int = 0, n_per_view: int = 150, k: int = 8, views=(4, 6, 0)) -> tuple:
@@ -138,8 +144,7 @@ def test_temporal_docstring_examples_run() -> None:
     assert doctest.testmod(temporal).failed == 0
 
 
-def test_yaml_matches_code_defaults(tmp_path) -> None:
-    assert yaml.safe_load(REPO_CONFIG.read_text()) == DEFAULTS
+def test_user_smoother_merges_over_the_defaults(tmp_path) -> None:
     user = tmp_path / "s.yaml"
     user.write_text("smoother:\n  stages: [vote]\n  vote: {window: 5}\n")
     cfg = load_stream_config(user)
@@ -174,7 +179,7 @@ def test_smoothing_metrics_on_synthetic_sweep() -> None:
 
 
 def test_pooled_smoothing_sums_events_over_cines_at_their_own_rates() -> None:
-    from echostream.stream.bench_stream import pooled_smoothing_metrics
+    from echostream.stream.bench_smoothing import pooled_smoothing_metrics
 
     a, b = noisy_sweep(seed=1), noisy_sweep(seed=2, n_per_view=300)
     settings = {"vote": {"stages": ["vote"], "vote": {"window_s": 0.5}}}
@@ -196,7 +201,7 @@ def test_pooled_smoothing_sums_events_over_cines_at_their_own_rates() -> None:
 
 
 def test_smoothing_ratios_judge_the_configured_smoother_not_classifier_errors() -> None:
-    from echostream.stream.bench_stream import pooled_smoothing_metrics, smoothing_ratios
+    from echostream.stream.bench_smoothing import pooled_smoothing_metrics, smoothing_ratios
 
     fps = 30.0
     truth = [0] * 90 + [1] * 45 + [2] * 45

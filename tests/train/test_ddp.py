@@ -22,7 +22,8 @@ SCRIPT = textwrap.dedent(
     from echostream.train.config import config_from_dict
     from echostream.train.data import FrameDataset, make_loader, select_rows
     from echostream.train.frame_store import open_frame_store
-    from echostream.train.loop import cleanup_distributed, fit, setup_distributed
+    from echostream.train.distributed import cleanup_distributed, setup_distributed
+    from echostream.train.loop import fit
     from echostream.train.splits import split_patients
 
     store_dir, run_dir, out = sys.argv[1:4]

@@ -7,6 +7,7 @@ import pytest
 
 from echostream.train.evaluate import (
     Predictions,
+    ReportSettings,
     compute_metrics,
     expected_calibration_error,
     majority_vote,
@@ -56,7 +57,7 @@ def test_report_has_every_metric(tmp_path):
     cines = labels * 2 + (np.arange(80) % 2)
     pred = Predictions(labels, probs, cines, rng.normal(size=(80, 16)) + labels[:, None])
     m = compute_metrics(labels, probs, cines)
-    write_report(tmp_path, m, pred, title="t", simulated=True, tsne_max=50)
+    write_report(tmp_path, m, pred, ReportSettings(title="t", simulated=True, tsne_max=50))
     for name in (
         "report.md",
         "metrics.json",

@@ -1,11 +1,13 @@
 """One run of an experiment grid: train one cell with one seed, evaluate it, write ``result.json``.
 
 A run is described by a plain, JSON-ready :class:`RunSpec` (so a Ray task can carry it) and
-built from the training package's parts: :func:`~echostream.train.runner.prepare_data` (frame
-store and patient splits), the augmentation presets, :func:`~echostream.train.loop.fit` (stages,
-early stopping, restore-best, learning curves with stage boundaries) and the evaluation report.
-What differs from ``echostream train`` is how the training and evaluation frames are chosen
-(``spec.sampling``):
+trained by the same :func:`~echostream.train.trainer.train_model` as ``echostream train`` (frame
+store and patient splits, augmentation, :func:`~echostream.train.loop.fit` with its stages,
+early stopping, restore-best and learning curves; DDP under torchrun), then evaluated. What
+differs from ``echostream train`` is said in its :class:`~echostream.train.trainer.RunSetup`:
+the stage schedule (``spec.gradual``: gradual unfreezing, :func:`gradual_stages`), no console
+output, a resume whenever ``last.pt`` is there, and how the training and evaluation frames are
+chosen (``spec.sampling``):
 
 - ``{"kind": "split"}``: the patient split's train/val/test (experiment 2);
 - ``{"kind": "fraction", "fraction": 0.01, "reference_fraction": 0.25, "max_repeats": 500}``:
@@ -34,15 +36,28 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
 from echostream.stream.atomic import atomic_write
+from echostream.train.trainer import RowChoice, RunSetup, TrainedRun
+
+if TYPE_CHECKING:
+    from echostream.train.config import RunConfig
+    from echostream.train.prepare import Prepared
 
 RESULT = "result.json"
-_UNAVAILABLE: dict[tuple[str, str | None], str] = {}  # (model, pretrained) → fallback label
+RESULT_METRICS = (
+    "frame_accuracy",
+    "sequence_accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "macro_auc",
+    "frames",
+    "cines",
+)
 DONE = "DONE"
 
 
@@ -88,28 +103,6 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
         return cls(**d)
-
-
-def create_with_fallback(name: str, pretrained: str | None, fallback: str | None, **kw: Any):
-    """``(model, init)``: the model and a plain label of its initialisation."""
-    from echostream.models.pretrained import PretrainedError
-    from echostream.models.registry import create_model
-
-    known = _UNAVAILABLE.get((name, pretrained))
-    if known is not None and fallback == "random":  # failed before in this process: no retry
-        return create_model(name, pretrained=None, **kw), known
-    try:
-        model = create_model(name, pretrained=pretrained, **kw)
-    except PretrainedError as err:
-        if fallback != "random":
-            raise
-        model = create_model(name, pretrained=None, **kw)
-        label = f"random init (ImageNet weights unavailable here: {str(err)[:120]})"
-        _UNAVAILABLE[(name, pretrained)] = label
-        return model, label
-    if pretrained is None:
-        return model, "random init"
-    return model, f"ImageNet ({model.cfg.pretrained})" if pretrained == "imagenet" else pretrained
 
 
 def repeats_for(n_train: int, n_reference: int, max_repeats: int) -> int:
@@ -164,178 +157,145 @@ def gradual_stages(
     return stages
 
 
-def _choose_rows(spec: RunSpec, cfg, prep) -> tuple[dict[str, np.ndarray], str, dict[str, Any]]:
-    """Row positions for train / val / eval, the eval split's name, and sampling facts."""
-    from echostream.train.data import select_rows
+def _choose_rows(spec: RunSpec, cfg: RunConfig, prep: Prepared) -> RowChoice:
+    """Rows for train / val / eval, the eval split's name and the sampling facts, as
+    ``spec.sampling`` says (see the module docstring); refuses an empty one."""
+    from echostream.train.trainer import split_rows
 
-    from .sampling import (
-        check_vendor_patients,
-        fraction_rows,
-        smallest_vendor_count,
-        vendor_counts,
-        vendor_rows,
-    )
-
-    d, s = cfg.data, spec.sampling
-    kind = s.get("kind", "split")
-    fpc = d.frames_per_cine
-    facts: dict[str, Any] = {"sampling": kind}
+    kind = spec.sampling.get("kind", "split")
     if kind == "vendor":
-        index = prep.index
-        check_vendor_patients(index)
-        all_rows = select_rows(index, prep.assign, "all", frames_per_cine=fpc)
-        counts = vendor_counts(index, all_rows)
-        missing = [v for v in [*s["train"], *s["heldout"]] if v not in counts]
-        if missing:
-            raise ValueError(f"{spec.data_dir}: no frames of vendor(s) {', '.join(missing)}")
-        n = smallest_vendor_count(index, all_rows)
-        train = vendor_rows(index, all_rows, s["train"], n, seed=spec.seed)
-        held = all_rows[np.isin(index["vendor"].to_numpy()[all_rows], s["heldout"])]
-        facts.update(
-            train_vendors=list(s["train"]),
-            heldout_vendors=list(s["heldout"]),
-            vendor_frames=counts,
-            fixed_size=n,
-        )
-        return {"train": train, "val": held, "eval": held}, "heldout", facts
-    rows = {
-        k: select_rows(prep.index, prep.assign, k, frames_per_cine=fpc) for k in ("val", "test")
-    }
-    pool = select_rows(prep.index, prep.assign, "train", frames_per_cine=fpc)
-    if kind == "fraction":
-        train = fraction_rows(prep.index, pool, float(s["fraction"]), seed=spec.seed)
-        n_ref = fraction_rows(
-            prep.index, pool, float(s.get("reference_fraction", 1.0)), seed=spec.seed
-        ).size
-        facts.update(
-            fraction=float(s["fraction"]),
-            pool=int(len(pool)),
-            reference_frames=int(n_ref),
-            repeats=repeats_for(len(train), n_ref, int(s.get("max_repeats", 1000))),
-        )
+        choice = _vendor_rows(spec, cfg, prep)
+    elif kind == "fraction":
+        choice = _fraction_rows(spec, cfg, prep)
     elif kind == "split":
-        train = select_rows(
-            prep.index,
-            prep.assign,
-            "train",
-            frames_per_cine=fpc,
-            fraction=d.train_fraction,
-            max_images=d.train_max_images,
-            per_class=d.per_class,
-            seed=spec.seed,
+        rows = split_rows(prep, cfg, seed=spec.seed).rows
+        choice = RowChoice(
+            {"train": rows["train"], "val": rows["val"], "eval": rows["test"]},
+            cfg.eval.split,
+            {"sampling": kind},
         )
     else:
         raise ValueError(f"unknown sampling kind {kind!r} (split | fraction | vendor)")
-    return {"train": train, "val": rows["val"], "eval": rows["test"]}, cfg.eval.split, facts
+    if not all(len(r) for r in choice.rows.values()):
+        sizes = {k: int(len(v)) for k, v in choice.rows.items()}
+        raise ValueError(
+            f"{spec.data_dir}: an empty split for {spec.cell} {sizes}: too few patients?"
+        )
+    return choice
+
+
+def _vendor_rows(spec: RunSpec, cfg: RunConfig, prep: Prepared) -> RowChoice:
+    """Every frame of the training vendors, sampled per class to the smallest vendor's count;
+    validated and evaluated on every frame of the held-out vendors."""
+    from echostream.train.data import select_rows
+
+    from .sampling import check_vendor_patients, smallest_vendor_count, vendor_counts, vendor_rows
+
+    s, index = spec.sampling, prep.index
+    check_vendor_patients(index)
+    all_rows = select_rows(index, prep.assign, "all", frames_per_cine=cfg.data.frames_per_cine)
+    counts = vendor_counts(index, all_rows)
+    missing = [v for v in [*s["train"], *s["heldout"]] if v not in counts]
+    if missing:
+        raise ValueError(f"{spec.data_dir}: no frames of vendor(s) {', '.join(missing)}")
+    n = smallest_vendor_count(index, all_rows)
+    train = vendor_rows(index, all_rows, s["train"], n, seed=spec.seed)
+    held = all_rows[np.isin(index["vendor"].to_numpy()[all_rows], s["heldout"])]
+    facts = {
+        "sampling": "vendor",
+        "train_vendors": list(s["train"]),
+        "heldout_vendors": list(s["heldout"]),
+        "vendor_frames": counts,
+        "fixed_size": n,
+    }
+    return RowChoice({"train": train, "val": held, "eval": held}, "heldout", facts)
+
+
+def _fraction_rows(spec: RunSpec, cfg: RunConfig, prep: Prepared) -> RowChoice:
+    """A per-class fraction of the training split, repeated in an epoch to about the size of
+    the ``reference_fraction`` set; the patient split's val and test."""
+    from echostream.train.data import select_rows
+
+    from .sampling import fraction_rows
+
+    s, fpc = spec.sampling, cfg.data.frames_per_cine
+    val, test = (
+        select_rows(prep.index, prep.assign, k, frames_per_cine=fpc) for k in ("val", "test")
+    )
+    pool = select_rows(prep.index, prep.assign, "train", frames_per_cine=fpc)
+    train = fraction_rows(prep.index, pool, float(s["fraction"]), seed=spec.seed)
+    n_ref = fraction_rows(
+        prep.index, pool, float(s.get("reference_fraction", 1.0)), seed=spec.seed
+    ).size
+    facts = {
+        "sampling": "fraction",
+        "fraction": float(s["fraction"]),
+        "pool": int(len(pool)),
+        "reference_frames": int(n_ref),
+        "repeats": repeats_for(len(train), n_ref, int(s.get("max_repeats", 1000))),
+    }
+    return RowChoice({"train": train, "val": val, "eval": test}, cfg.eval.split, facts)
+
+
+def _cell_setup(spec: RunSpec, progress: bool) -> RunSetup:
+    """How a grid run differs from ``echostream train``: its frames, its stage schedule
+    (gradual unfreezing), ``config.yaml`` with the spec, provenance naming the cell, no
+    console output, and a resume whenever ``last.pt`` is there."""
+    from echostream.train.config import StageCfg
+
+    run_dir = Path(spec.run_dir)
+    gradual = spec.gradual
+
+    def stages(model: Any) -> list[StageCfg]:
+        return [StageCfg(**st) for st in gradual_stages(list(model.stages), **(gradual or {}))]
+
+    return RunSetup(
+        run_dir,
+        resume=(run_dir / "last.pt").is_file(),
+        progress=progress,
+        splits_csv=False,
+        choose_rows=lambda prep, cfg: _choose_rows(spec, cfg, prep),
+        init_fallback=spec.init_fallback,
+        stage_schedule=stages if gradual else None,
+        config_record=lambda cfg: {"run": cfg.to_dict(), "spec": spec.to_dict()},
+        provenance=lambda init: {"experiment": spec.experiment, "cell": spec.cell, "init": init},
+        reseed_for_loaders=False,
+    )
 
 
 def run_cell(spec: RunSpec | dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
-    """Train and evaluate one run; writes and returns its result (see the module docstring)."""
-    import torch
-    from torch import nn
-
-    from echostream.models.checkpoint import make_provenance
-    from echostream.train.augment import EvalPreset, TrainPreset
+    """Train and evaluate one run; writes and returns its result (see the module docstring).
+    Under torchrun every rank trains; the main one evaluates and writes (the others return
+    ``{}``)."""
     from echostream.train.config import config_from_dict
-    from echostream.train.data import FrameDataset, class_weights, make_loader, pixel_stats
-    from echostream.train.evaluate import compute_metrics, predict, write_report
-    from echostream.train.loop import DistInfo, fit, resolve_device, seed_everything
-    from echostream.train.runner import checkpoint_saver, dataset_seed, prepare_data
+    from echostream.train.distributed import distributed_run
+    from echostream.train.trainer import train_model
 
     spec = RunSpec.from_dict(spec) if isinstance(spec, dict) else spec
     t_start = time.perf_counter()
     cfg = config_from_dict(dict(spec.config), where=f"{spec.experiment}/{spec.cell}")
     cfg.seed = spec.seed
     run_dir = Path(spec.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    seed_everything(cfg.seed)
-    model_kwargs = {"num_classes": 8, **cfg.model.kwargs}
-    model, init = create_with_fallback(
-        cfg.model.name, cfg.model.pretrained, spec.init_fallback, **model_kwargs
-    )
-    in_chans, h, w = model.cfg.input_size
-    prep = prepare_data(spec.data_dir, cfg.data, (h, w), model.cfg.interpolation, progress=False)
-    rows, eval_split, facts = _choose_rows(spec, cfg, prep)
-    if not len(rows["train"]) or not len(rows["val"]) or not len(rows["eval"]):
-        sizes = {k: int(len(v)) for k, v in rows.items()}
-        raise ValueError(
-            f"{spec.data_dir}: an empty split for {spec.cell} {sizes}: too few patients?"
-        )
-    if spec.gradual:
-        from echostream.train.config import StageCfg
+    with distributed_run(cfg.train.device) as info:
+        run = train_model(cfg, spec.data_dir, _cell_setup(spec, progress), info)
+        if not info.is_main:
+            return {}
+        metrics = _evaluate(spec, cfg, run)
+    for name in ("last.pt", "best.pt"):  # the grid keeps final.pt only (VGG16 is 0.5 GB a file)
+        (run_dir / name).unlink(missing_ok=True)
+    out = _result(spec, cfg, run, metrics, started=t_start)
+    atomic_write(run_dir / RESULT, json.dumps(out, indent=2, default=str))
+    (run_dir / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
+    return out
 
-        cfg.train.stages = [
-            StageCfg(**st) for st in gradual_stages(list(model.stages), **spec.gradual)
-        ]
-    (run_dir / "config.yaml").write_text(
-        yaml.safe_dump({"run": cfg.to_dict(), "spec": spec.to_dict()}, sort_keys=False)
-    )
 
-    frames, index = prep.store.frames, prep.index
-    mean, std = pixel_stats(frames, index["row"].to_numpy()[rows["train"]])
-    model.cfg = model.cfg.with_(mean=(mean,) * in_chans, std=(std,) * in_chans)
-    train_tf = TrainPreset.from_cfg(cfg.augment, mean=(mean,), std=(std,), in_chans=in_chans)
-    eval_tf = EvalPreset(mean=(mean,), std=(std,), in_chans=in_chans)
-    train_ds = FrameDataset(frames, index, rows["train"], train_tf)
-    labels = train_ds.labels
-    if facts.get("repeats", 1) > 1:
-        from torch.utils.data import ConcatDataset
+def _evaluate(spec: RunSpec, cfg: RunConfig, run: TrainedRun) -> dict[str, Any]:
+    """Evaluate the trained model on the run's eval rows; the report in ``eval_<split>/``."""
+    from echostream.train.evaluate import ReportSettings, write_report
+    from echostream.train.runner import predict_rows
 
-        train_ds = ConcatDataset([train_ds] * facts["repeats"])
-    val_ds = FrameDataset(frames, index, rows["val"], eval_tf)
-    t = cfg.train
-    train_loader = make_loader(
-        train_ds, batch_size=t.batch_size, train=True, workers=t.workers, seed=cfg.seed
-    )
-    val_loader = make_loader(val_ds, batch_size=cfg.eval.batch_size, train=False, workers=t.workers)
-    weights = class_weights(labels) if t.class_weights else None
-    device = resolve_device(cfg.train.device)
-    criterion = nn.CrossEntropyLoss(
-        weight=weights.to(device) if weights is not None else None,
-        label_smoothing=cfg.train.label_smoothing,
-    )
-    resolved = cfg.to_dict()
-    provenance = make_provenance(
-        config=resolved,
-        data=json.dumps(prep.manifest.describe()),
-        simulated_data=prep.manifest.simulated,
-        dataset_seed=dataset_seed(spec.data_dir),
-        whitening={"mean": mean, "std": std, "frames": int(len(rows["train"]))},
-        experiment=spec.experiment,
-        cell=spec.cell,
-        init=init,
-    )
-
-    save = checkpoint_saver(cfg, model_kwargs, provenance, resolved)
-
-    t0 = time.perf_counter()
-    result = fit(
-        model,
-        train_loader,
-        val_loader,
-        cfg,
-        run_dir,
-        criterion=criterion,
-        save=save,
-        info=DistInfo(device=device),
-        resume=(run_dir / "last.pt").is_file(),
-        progress=progress,
-    )
-    train_seconds = time.perf_counter() - t0
-    save(
-        run_dir / "final.pt",
-        model,
-        epoch=result.epochs_run,
-        extra={"best_epoch": result.best_epoch, "best_metric": result.best_metric},
-    )
-
-    ds = FrameDataset(frames, index, rows["eval"], eval_tf)
-    pred = predict(model, make_loader(ds, batch_size=cfg.eval.batch_size, train=False), device)
-    metrics = compute_metrics(
-        pred.labels, pred.probs, pred.cines, model.cfg.labels, ece_bins=cfg.eval.ece_bins
-    )
+    rows, split = run.choice.rows, run.choice.eval_split
+    pred, metrics = predict_rows(run.model, run.prep, rows["eval"], cfg, progress=False)
     if not cfg.eval.tsne_max:
         pred.features = None
     context = {
@@ -343,22 +303,27 @@ def run_cell(spec: RunSpec | dict[str, Any], *, progress: bool = False) -> dict[
         "cell": spec.cell,
         "seed": spec.seed,
         "scale": spec.scale,
-        "init": init,
+        "init": run.init,
         "train frames": int(len(rows["train"])),
     }
-    write_report(
-        run_dir / f"eval_{eval_split}",
-        metrics,
-        pred,
-        title=f"{spec.experiment} {spec.cell} seed {spec.seed} on {eval_split}",
-        simulated=prep.manifest.simulated,
+    settings = ReportSettings(
+        title=f"{spec.experiment} {spec.cell} seed {spec.seed} on {split}",
+        simulated=run.prep.manifest.simulated,
         context=context,
         tsne_max=cfg.eval.tsne_max or 2,
         ece_bins=cfg.eval.ece_bins,
     )
-    for name in ("last.pt", "best.pt"):  # the grid keeps final.pt only (VGG16 is 0.5 GB a file)
-        (run_dir / name).unlink(missing_ok=True)
-    out = {
+    write_report(Path(spec.run_dir) / f"eval_{split}", metrics, pred, settings)
+    return metrics
+
+
+def _result(
+    spec: RunSpec, cfg: RunConfig, run: TrainedRun, metrics: dict[str, Any], *, started: float
+) -> dict[str, Any]:
+    """The numbers the grid aggregates (``result.json``); ``started``: the run's start
+    (``time.perf_counter()``)."""
+    rows, history = run.choice.rows, run.result.history
+    return {
         "experiment": spec.experiment,
         "fingerprint": spec.fingerprint(),
         "cell": spec.cell,
@@ -367,37 +332,22 @@ def run_cell(spec: RunSpec | dict[str, Any], *, progress: bool = False) -> dict[
         "meta": spec.meta,
         "data_dir": spec.data_dir,
         "model": cfg.model.name,
-        "init": init,
-        "input_size": list(model.cfg.input_size),
-        "device": str(device),
-        "simulated_data": bool(prep.manifest.simulated),
-        "eval_split": eval_split,
+        "init": run.init,
+        "input_size": list(run.model.cfg.input_size),
+        "device": str(run.device),
+        "simulated_data": bool(run.prep.manifest.simulated),
+        "eval_split": run.choice.eval_split,
         "train_frames": int(len(rows["train"])),
         "val_frames": int(len(rows["val"])),
         "eval_frames": int(len(rows["eval"])),
-        "epochs_run": result.epochs_run,
-        "images_seen": int(result.epochs_run * len(train_ds)),
-        "stage_ends": result.stage_ends,
-        "best_epoch": result.best_epoch,
-        "final_val_acc": result.history[-1]["val_acc"] if result.history else None,
-        "best_val_acc": max((r["val_acc"] for r in result.history), default=None),
-        "train_seconds": round(train_seconds, 1),
-        "wall_seconds": round(time.perf_counter() - t_start, 1),
-        "metrics": {
-            k: metrics[k]
-            for k in (
-                "frame_accuracy",
-                "sequence_accuracy",
-                "macro_precision",
-                "macro_recall",
-                "macro_f1",
-                "macro_auc",
-                "frames",
-                "cines",
-            )
-        },
-        **facts,
+        "epochs_run": run.result.epochs_run,
+        "images_seen": int(run.result.epochs_run * run.images_per_epoch),
+        "stage_ends": run.result.stage_ends,
+        "best_epoch": run.result.best_epoch,
+        "final_val_acc": history[-1]["val_acc"] if history else None,
+        "best_val_acc": max((r["val_acc"] for r in history), default=None),
+        "train_seconds": round(run.train_seconds, 1),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "metrics": {k: metrics[k] for k in RESULT_METRICS},
+        **run.choice.facts,
     }
-    atomic_write(run_dir / RESULT, json.dumps(out, indent=2, default=str))
-    (run_dir / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
-    return out

@@ -6,7 +6,8 @@ import copy
 import math
 from typing import Any
 
-from .grid import deep_merge
+from echostream.stream.settings import deep_merge
+
 from .stats import MeanCI, format_ci
 
 

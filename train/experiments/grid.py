@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from echostream.stream.settings import deep_merge, read_yaml_mapping
+
 from .cell import DONE, RESULT, RunSpec, run_cell
 from .stats import mean_ci
 
@@ -65,12 +67,6 @@ class Experiment:
     ray: dict[str, Any] = field(default_factory=dict)
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
-    from echostream.train.config import deep_merge as merge
-
-    return merge(base, over or {})
-
-
 def experiment_module(key: str):
     """The module that expands experiment ``key`` (exp2 | exp3 | exp4)."""
     import importlib
@@ -98,8 +94,8 @@ def load_experiment(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such experiment file")
-    d = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(d, dict) or "experiment" not in d:
+    d = read_yaml_mapping(path, "an experiment file")
+    if "experiment" not in d:
         raise ValueError(f"{path}: an experiment file is a mapping with an 'experiment:' key")
     scales = d.pop("scales", {}) or {}
     if scale not in scales:

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..evaluate_plots import pyplot
 from .common import model_desc
 
 
@@ -24,15 +25,6 @@ def copy_figure(src: Path, dst: Path) -> str | None:
     return dst.name
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _histories(run_dirs: list[Path]) -> list[list[dict[str, Any]]]:
     from echostream.train.history import read_history
 
@@ -43,7 +35,7 @@ def fig_vendor_curves(d: Path, summary: dict[str, Any], path: Path) -> bool:
     """Figure 4.11: validation (held-out vendor) accuracy per epoch, mean over seeds, per split."""
     import numpy as np
 
-    plt = _plt()
+    plt = pyplot()
     nets = sorted({c["meta"].get("network") for c in summary.values()})
     fig, axes = plt.subplots(1, len(nets), figsize=(5.2 * len(nets), 3.8), squeeze=False)
     drawn = False
@@ -78,7 +70,7 @@ def fig_vendor_curves(d: Path, summary: dict[str, Any], path: Path) -> bool:
 
 def fig_size(summary: dict[str, Any], path: Path) -> bool:
     """Figure 4.12: test accuracy against training fraction (log x), mean ± 95 % CI."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     by: dict[str, list[tuple[float, dict[str, Any]]]] = {}
     for c in summary.values():

@@ -20,10 +20,10 @@ import numpy as np
 from echostream.stream.views import VIEWS
 
 from .body import body_maps
-from .cycle import cardiac_state, respiration
+from .frames import Breathing, FrameImager, Scanner
 from .heart import Heart, HeartParams
-from .physics import DEPTH_RANGE, DEPTH_RANGE_DEFAULT, Acquisition, BeamImager, cell_hash
-from .poses import OTHER, Pose, blend, view_pose
+from .physics import DEPTH_RANGE, DEPTH_RANGE_DEFAULT, Acquisition, BeamImager
+from .poses import OTHER, blend, view_pose
 from .vendors import VENDORS, Screen, ScreenText
 
 Arr = np.ndarray
@@ -223,8 +223,7 @@ def _cine_rng(spec: CineSpec) -> np.random.Generator:
 def render_cine(spec: CineSpec) -> Cine:
     """Render all frames of ``spec`` (see the module docstring)."""
     patient = make_patient(spec.seed, spec.patient)
-    rng = _cine_rng(spec)
-    style = VENDORS[spec.vendor]
+    rng = _cine_rng(spec)  # every draw below comes from it, in this order
     off = set(spec.ablate)
     heart = Heart(
         patient.heart,
@@ -235,6 +234,64 @@ def render_cine(spec: CineSpec) -> Cine:
     hr = float(np.clip(patient.hr + rng.normal(0, 4), 45, 115))
     fps = float(rng.integers(30, 81))  # scanners report whole frame rates
     n = spec.n_frames or int(np.clip(round(fps * 60 / hr), 30, 60))
+    scanner, quality = _set_up_scanner(spec, patient, hr, fps, rng, off)
+    pose, info = view_pose(spec.view, heart, rng, aim="aim" not in off)
+    partner = SWEEP_PARTNER.get(spec.view) if spec.sweep else None
+    pose_b = view_pose(partner, heart, rng, aim="aim" not in off)[0] if partner else None
+    t0 = rng.uniform(0, 60.0 / hr)
+    breathing = Breathing.sample(rng)
+    frame_rng = np.random.default_rng(rng.integers(2**63))
+    imager = FrameImager(heart, patient.scale, hr, scanner, breathing, frame_rng, off)
+
+    frames: list[Arr] = []
+    labels: list[str] = []
+    moving: list[bool] = []
+    wobble = hand_wobble(spec, n, fps)
+    for i in range(n):
+        w = sweep_weight(i, n) if pose_b is not None else 0.0  # 0: at the view, 1: the partner
+        cur = pose if pose_b is None else blend(pose, pose_b, _hand_weight(w, wobble[i]))
+        labels.append(spec.view if w <= 0.5 else str(partner))
+        moving.append(0.0 < w < 1.0)
+        frames.append(imager.frame(cur, t0 + i / fps))
+    acq, screen = scanner.acq, scanner.screen
+    info.update(
+        depth_cm=acq.depth_cm,
+        sector_deg=acq.sector_deg,
+        quality=quality,
+        f0_mhz=acq.f0_mhz,
+        dynamic_range_db=acq.dynamic_range_db,
+        sweep_partner=partner or "",
+    )
+    return Cine(
+        frames,
+        fps,
+        labels,
+        screen.region,
+        screen.px_per_cm,
+        int(screen.apex[1]),
+        hr,
+        patient,
+        info,
+        moving,
+    )
+
+
+def _hand_weight(w: float, drift: float) -> float:
+    """The sweep weight with the hand's drift: holding a view (``w`` 0 or 1), the hand drifts
+    ``drift`` towards the other one; transits are left alone."""
+    return w + drift if w == 0.0 else w - drift if w == 1.0 else w
+
+
+def _set_up_scanner(
+    spec: CineSpec,
+    patient: Patient,
+    hr: float,
+    fps: float,
+    rng: np.random.Generator,
+    off: set[str],
+) -> tuple[Scanner, float]:
+    """The cine's acquisition, beam imager, body maps and screen, and its window quality."""
+    style = VENDORS[spec.vendor]
     acq = Acquisition.sample(
         rng,
         depth_range=DEPTH_RANGE.get(spec.view, DEPTH_RANGE_DEFAULT),
@@ -262,93 +319,7 @@ def render_cine(spec: CineSpec) -> Cine:
         preset=str(rng.choice(["Adult Echo", "Adult Cardiac", "Cardiac"])),
     )
     screen = Screen(style, acq, text, size=spec.size, hr=hr)
-
-    pose, info = view_pose(spec.view, heart, rng, aim="aim" not in off)
-    partner = SWEEP_PARTNER.get(spec.view) if spec.sweep else None
-    pose_b = view_pose(partner, heart, rng, aim="aim" not in off)[0] if partner else None
-    t0 = rng.uniform(0, 60.0 / hr)
-    resp_dir = rng.normal(size=3)
-    resp_dir /= np.linalg.norm(resp_dir)
-    resp_amp, resp_T, resp_ph = rng.uniform(0.15, 0.6), rng.uniform(3, 5), rng.uniform(0, 6.3)
-    frame_rng = np.random.default_rng(rng.integers(2**63))
-
-    r_model = acq.radii / patient.scale
-    samples_per_cm = (acq.n_samples - 1) / (acq.depth_cm - acq.r_min_cm)
-    theta = acq.angles
-    coarse = r_model[::2]  # the anatomy is evaluated on every other depth sample
-    static_heart = np.where(body.clutter > 0, body.clutter, 0).astype(np.float32)
-    static_body = (body.echo + body.clutter).astype(np.float32)
-    static_field = imager.table[::-1][: acq.n_samples * acq.n_beams].reshape(
-        acq.n_samples, acq.n_beams
-    )  # probe-fixed speckle (a different slice of the table)
-
-    frames: list[Arr] = []
-    labels: list[str] = []
-    moving: list[bool] = []
-    points_cache: tuple[Pose, tuple[Arr, Arr, Arr], list[Arr | None]] | None = None
-    margin = 2.4 + resp_amp / patient.scale
-    wobble = hand_wobble(spec, n, fps)
-    for i in range(n):
-        t = t0 + i / fps
-        if pose_b is not None:
-            w = sweep_weight(i, n)
-            # holding a view, the hand drifts towards the other one (transits are left alone)
-            w_hand = w + wobble[i] if w == 0.0 else w - wobble[i] if w == 1.0 else w
-            cur = blend(pose, pose_b, w_hand)
-            labels.append(spec.view if w <= 0.5 else str(partner))
-            moving.append(0.0 < w < 1.0)
-        else:
-            cur = pose
-            labels.append(spec.view)
-            moving.append(False)
-        if points_cache is None or points_cache[0] is not cur:
-            pts = cur.points(coarse, theta)
-            points_cache = (cur, pts, heart.cull(*pts, margin=margin))
-        x, y, z = points_cache[1]
-        d = respiration(t, resp_amp, resp_T, resp_ph) / patient.scale
-        st = cardiac_state(t, hr)
-        x0, y0, z0 = heart.to_reference(
-            x - d * resp_dir[0], y - d * resp_dir[1], z - d * resp_dir[2], st
-        )
-        echo, tissue, inside, imp = heart.paint(x0, y0, z0, st, points_cache[2])
-        imp = np.where(inside, imp, body.imp[::2])  # the anatomy is on every other sample
-        if "anisotropy" not in off:
-            echo = echo * imager.anisotropy(tissue & inside, samples_per_cm / 2)
-        if "specular" not in off:
-            echo = echo + imager.specular(imp, samples_per_cm / 2)
-        u, v, nrm = cur.u, cur.v, cur.n
-        a = x0 * u[0] + y0 * u[1] + z0 * u[2]
-        b = x0 * v[0] + y0 * v[1] + z0 * v[2]
-        c = x0 * nrm[0] + y0 * nrm[1] + z0 * nrm[2]
-        a, b, c = (_upsample(q, acq.n_samples) for q in (a, b, c))
-        echo = _repeat(echo, acq.n_samples)
-        tissue = _repeat(tissue, acq.n_samples)
-        inside = _repeat(inside, acq.n_samples)
-        cells = cell_hash(a, b, c)
-        static_echo = np.where(inside, static_heart, static_body)
-        zfield = imager.scatterers(echo, tissue, cells, frame_rng, static_echo, static_field)
-        env = imager.envelope(zfield, frame_rng, body.gain)
-        frames.append(screen.compose(imager.log_compress(env), t))
-    info.update(
-        depth_cm=acq.depth_cm,
-        sector_deg=acq.sector_deg,
-        quality=quality,
-        f0_mhz=acq.f0_mhz,
-        dynamic_range_db=acq.dynamic_range_db,
-        sweep_partner=partner or "",
-    )
-    return Cine(
-        frames,
-        fps,
-        labels,
-        screen.region,
-        screen.px_per_cm,
-        int(screen.apex[1]),
-        hr,
-        patient,
-        info,
-        moving,
-    )
+    return Scanner(acq, imager, body, screen), quality
 
 
 def _ablate_acquisition(acq: Acquisition, off: set[str]) -> Acquisition:
@@ -367,16 +338,3 @@ def _ablate_acquisition(acq: Acquisition, off: set[str]) -> Acquisition:
             sector_deg=75.0 + 15.0 * (acq.sector_deg - 68.0) / 24.0,
         )
     return acq
-
-
-def _upsample(q: Arr, n: int) -> Arr:
-    """Linear ×2 upsampling along depth (axis 0) to ``n`` rows."""
-    out = np.empty((n, q.shape[1]), dtype=np.float32)
-    out[0::2] = q[: (n + 1) // 2]
-    mid = 0.5 * (q[:-1] + q[1:])
-    out[1::2] = np.concatenate([mid, q[-1:]], axis=0)[: n // 2]
-    return out
-
-
-def _repeat(q: Arr, n: int) -> Arr:
-    return np.repeat(q, 2, axis=0)[:n]

@@ -79,6 +79,175 @@ class HeartParams:
         )
 
 
+@dataclass(frozen=True)
+class _Geometry:
+    """One patient's shapes and points (model cm) that the heart's layers are made of."""
+
+    s: float  # lateral scale of everything around the LV
+    zc: float  # LV centre height
+    zb: float  # mitral annulus plane
+    lv_cav: Ellipsoid
+    lv_out: Ellipsoid
+    rv_out: Ellipsoid
+    rv_cav: Difference
+    la_cav: Ellipsoid
+    ra_cav: Ellipsoid
+    c_mv: tuple[float, float, float]  # valve centres
+    c_tv: tuple[float, float, float]
+    c_av: Arr
+    c_pv: tuple[float, float, float]
+    a_dir: Arr  # the aorta's axis
+    r_ao: float
+    ao: Cylinder
+    sinus: Ellipsoid
+    lvot: Cylinder
+    rvot: Cylinder
+    pa: Cylinder
+    mv_ring: Cylinder
+    tv_ring: Cylinder
+    papillary: tuple[Ellipsoid, Ellipsoid]
+
+    @staticmethod
+    def of(p: HeartParams) -> _Geometry:
+        a, c, w = p.lv_radius, p.lv_length, p.wall
+        s = a / 2.4
+        z_apex = 0.8 * w
+        zc = z_apex + c
+        zb = zc + 0.42 * c
+        rv = p.rv_scale * p.rv_dilation
+        la = p.la_scale
+        lv_out = Ellipsoid((0, 0, zc), (a + w, a + w, c + 0.8 * w), zmax=zb + 0.15)
+        rv_ell = Ellipsoid((-2.0 * s, 0.5 * s, zc - 1.0), (4.4 * s * rv, 3.3 * s * rv, 4.6))
+        c_mv = (0.2 * s, -0.7 * s, zb)
+        c_tv = (-4.1 * s, 0.0, zb - 0.5)
+        c_av = np.array([-1.3 * s, 1.4 * s, zb + 0.35])
+        a_dir = unit((-0.3, 0.5, 1.0))
+        c_pv = (1.0 * s, 3.6 * s, zb + 1.4)
+        r_ao = 1.15 * s
+        return _Geometry(
+            s=s,
+            zc=zc,
+            zb=zb,
+            lv_cav=Ellipsoid((0, 0, zc), (a, a, c), zmax=zb),
+            lv_out=lv_out,
+            rv_out=rv_ell.grown(0.4, zmax=zb - 0.2),
+            rv_cav=Difference(Ellipsoid(rv_ell.centre, rv_ell.radii, zmax=zb - 0.3), lv_out),
+            la_cav=Ellipsoid(
+                (0.2 * s, -1.0 * s, zb + 2.3 * la),
+                (2.2 * s * la, 2.0 * s * la, 2.5 * la),
+                zmin=zb + 0.25,
+            ),
+            ra_cav=Ellipsoid(
+                (-4.3 * s, -0.4 * s, zb + 1.8), (1.9 * s, 1.9 * s, 2.3), zmin=zb - 0.3
+            ),
+            c_mv=c_mv,
+            c_tv=c_tv,
+            c_av=c_av,
+            c_pv=c_pv,
+            a_dir=a_dir,
+            r_ao=r_ao,
+            ao=Cylinder(tuple(c_av - 0.1 * a_dir), tuple(c_av + 5.0 * a_dir), r_ao),
+            sinus=Ellipsoid(
+                tuple(c_av + 0.7 * a_dir),
+                (1.4 * s, 1.4 * s, 0.8),
+                axes=np.stack(frame_from_axis(a_dir)),
+            ),
+            lvot=Cylinder(tuple(c_av - 2.3 * a_dir), tuple(c_av + 0.05 * a_dir), 1.0 * s),
+            rvot=Cylinder((-1.8 * s, 3.8 * s, zb - 1.5), c_pv, 1.1 * s),
+            pa=Cylinder(c_pv, (1.9 * s, 2.9 * s, zb + 3.4), 1.05 * s),
+            mv_ring=Cylinder((c_mv[0], c_mv[1], zb - 0.4), (c_mv[0], c_mv[1], zb + 0.45), 1.45 * s),
+            tv_ring=Cylinder((c_tv[0], c_tv[1], zb - 0.9), (c_tv[0], c_tv[1], zb + 0.1), 1.3 * s),
+            papillary=(
+                Ellipsoid((1.45 * s, 1.2 * s, zc - 1.4), (0.5, 0.5, 1.3)),
+                Ellipsoid((1.05 * s, -1.6 * s, zc - 1.4), (0.5, 0.5, 1.3)),
+            ),
+        )
+
+
+def _layers(g: _Geometry, p: HeartParams, fat: bool) -> list[tuple[str, Solid]]:
+    """(material, shape) in painting order: a later shape paints over an earlier one."""
+    zb, f = g.zb, p.fat
+    fat_shells: list[tuple[str, Solid]] = [
+        ("fat", g.lv_out.grown(0.2 + f, zmax=zb + 0.3 + f)),
+        ("fat", g.rv_out.grown(0.2 + f)),
+        ("fat", g.la_cav.grown(0.2 + 0.4 * f, zmin=zb - 0.1)),
+        ("fat", g.ra_cav.grown(0.2 + 0.4 * f, zmin=zb - 0.6)),
+    ]
+    return [
+        *(fat_shells if fat else []),
+        ("peri", g.lv_out.grown(0.2 + p.effusion, zmax=zb + 0.3)),
+        ("peri", g.rv_out.grown(0.2 + p.effusion)),
+        *(
+            [
+                ("blood", g.lv_out.grown(p.effusion, zmax=zb)),
+                ("blood", g.rv_out.grown(p.effusion)),
+            ]
+            if p.effusion > 0
+            else []
+        ),  # the effusion: dark fluid in the pericardial sac
+        ("myo", g.lv_out),
+        ("myo", g.rv_out),
+        ("wall", g.la_cav.grown(0.2, zmin=zb - 0.1)),
+        ("wall", g.ra_cav.grown(0.2, zmin=zb - 0.6)),
+        ("wall", g.ao.grown(0.3)),
+        ("wall", g.sinus.grown(0.3)),
+        ("wall", g.rvot.grown(0.3)),
+        ("wall", g.pa.grown(0.25)),
+        ("blood", g.lv_cav),
+        ("blood", g.rv_cav),
+        ("blood", g.mv_ring),
+        ("blood", g.tv_ring),
+        ("blood", g.la_cav),
+        ("blood", g.ra_cav),
+        ("blood", g.lvot),
+        ("blood", g.ao),
+        ("blood", g.sinus),
+        ("blood", g.rvot),
+        ("blood", g.pa),
+        *(("myo", pap) for pap in g.papillary),
+    ]
+
+
+def _valves(g: _Geometry) -> list[tuple[str, Valve]]:
+    """The four valves, each tagged with the cycle timing it follows (mitral or aortic)."""
+    s, r_ao = g.s, g.r_ao
+    return [
+        ("mitral", Valve(g.c_mv, (0, 0, -1), (1.55 * s, 1.2 * s), length=1.05)),
+        ("mitral", Valve(g.c_tv, (0.15, 0, -1), (1.35 * s, 1.25 * s), length=1.05)),
+        (
+            "aortic",
+            Valve(
+                tuple(g.c_av),
+                tuple(g.a_dir),
+                (r_ao, r_ao),
+                closed=-0.3,
+                open=1.3,
+                length=1.0,
+                cusps=3,
+            ),
+        ),
+        (
+            "aortic",
+            Valve(
+                g.c_pv,
+                tuple(unit(np.subtract(g.pa.p1, g.c_pv))),
+                (1.05 * s, 1.05 * s),
+                closed=-0.3,
+                open=1.3,
+                length=1.0,
+            ),
+        ),
+    ]
+
+
+def _texture_waves(seed: int) -> tuple[Arr, Arr]:
+    """Six random plane waves (wave vectors, phases) for :meth:`Heart.texture`."""
+    wave_rng = np.random.default_rng(seed)
+    k = wave_rng.normal(size=(6, 3))
+    k *= (2 * np.pi / wave_rng.uniform(0.8, 3.0, size=6) / np.linalg.norm(k, axis=1))[:, None]
+    return k.astype(np.float32), wave_rng.uniform(0, 2 * np.pi, 6).astype(np.float32)
+
+
 class Heart:
     """The heart of one patient; ``landmarks`` hold the points views aim at."""
 
@@ -89,133 +258,22 @@ class Heart:
             p = replace(p, effusion=0.0, rv_dilation=1.0)
         self.p = p
         self._textured = texture
-        a, c, w = p.lv_radius, p.lv_length, p.wall
-        s = a / 2.4  # lateral scale of everything around the LV
-        z_apex = 0.8 * w
-        zc = z_apex + c
-        zb = zc + 0.42 * c  # mitral annulus plane
-        self.z_base = zb
-        self.z_top = zb + 5.5
-        rv = p.rv_scale * p.rv_dilation
-        la = p.la_scale
-
-        lv_cav = Ellipsoid((0, 0, zc), (a, a, c), zmax=zb)
-        lv_out = Ellipsoid((0, 0, zc), (a + w, a + w, c + 0.8 * w), zmax=zb + 0.15)
-        rv_ell = Ellipsoid((-2.0 * s, 0.5 * s, zc - 1.0), (4.4 * s * rv, 3.3 * s * rv, 4.6))
-        rv_out = rv_ell.grown(0.4, zmax=zb - 0.2)
-        rv_cav = Difference(Ellipsoid(rv_ell.centre, rv_ell.radii, zmax=zb - 0.3), lv_out)
-        la_cav = Ellipsoid(
-            (0.2 * s, -1.0 * s, zb + 2.3 * la),
-            (2.2 * s * la, 2.0 * s * la, 2.5 * la),
-            zmin=zb + 0.25,
-        )
-        ra_cav = Ellipsoid((-4.3 * s, -0.4 * s, zb + 1.8), (1.9 * s, 1.9 * s, 2.3), zmin=zb - 0.3)
-        c_mv = (0.2 * s, -0.7 * s, zb)
-        c_tv = (-4.1 * s, 0.0, zb - 0.5)
-        c_av = np.array([-1.3 * s, 1.4 * s, zb + 0.35])
-        a_dir = unit((-0.3, 0.5, 1.0))
-        c_pv = (1.0 * s, 3.6 * s, zb + 1.4)
-        r_ao = 1.15 * s
-        ao = Cylinder(tuple(c_av - 0.1 * a_dir), tuple(c_av + 5.0 * a_dir), r_ao)
-        sinus = Ellipsoid(
-            tuple(c_av + 0.7 * a_dir),
-            (1.4 * s, 1.4 * s, 0.8),
-            axes=np.stack(frame_from_axis(a_dir)),
-        )
-        lvot = Cylinder(tuple(c_av - 2.3 * a_dir), tuple(c_av + 0.05 * a_dir), 1.0 * s)
-        rvot = Cylinder((-1.8 * s, 3.8 * s, zb - 1.5), c_pv, 1.1 * s)
-        pa = Cylinder(c_pv, (1.9 * s, 2.9 * s, zb + 3.4), 1.05 * s)
-        mv_ring = Cylinder((c_mv[0], c_mv[1], zb - 0.4), (c_mv[0], c_mv[1], zb + 0.45), 1.45 * s)
-        tv_ring = Cylinder((c_tv[0], c_tv[1], zb - 0.9), (c_tv[0], c_tv[1], zb + 0.1), 1.3 * s)
-        pap1 = Ellipsoid((1.45 * s, 1.2 * s, zc - 1.4), (0.5, 0.5, 1.3))
-        pap2 = Ellipsoid((1.05 * s, -1.6 * s, zc - 1.4), (0.5, 0.5, 1.3))
-
-        f = p.fat
-        fat_shells: list[tuple[str, Solid]] = [
-            ("fat", lv_out.grown(0.2 + f, zmax=zb + 0.3 + f)),
-            ("fat", rv_out.grown(0.2 + f)),
-            ("fat", la_cav.grown(0.2 + 0.4 * f, zmin=zb - 0.1)),
-            ("fat", ra_cav.grown(0.2 + 0.4 * f, zmin=zb - 0.6)),
-        ]
-        self.structures: list[tuple[str, Solid]] = [
-            *(fat_shells if fat else []),
-            ("peri", lv_out.grown(0.2 + p.effusion, zmax=zb + 0.3)),
-            ("peri", rv_out.grown(0.2 + p.effusion)),
-            *(
-                [("blood", lv_out.grown(p.effusion, zmax=zb)), ("blood", rv_out.grown(p.effusion))]
-                if p.effusion > 0
-                else []
-            ),  # the effusion: dark fluid in the pericardial sac
-            ("myo", lv_out),
-            ("myo", rv_out),
-            ("wall", la_cav.grown(0.2, zmin=zb - 0.1)),
-            ("wall", ra_cav.grown(0.2, zmin=zb - 0.6)),
-            ("wall", ao.grown(0.3)),
-            ("wall", sinus.grown(0.3)),
-            ("wall", rvot.grown(0.3)),
-            ("wall", pa.grown(0.25)),
-            ("blood", lv_cav),
-            ("blood", rv_cav),
-            ("blood", mv_ring),
-            ("blood", tv_ring),
-            ("blood", la_cav),
-            ("blood", ra_cav),
-            ("blood", lvot),
-            ("blood", ao),
-            ("blood", sinus),
-            ("blood", rvot),
-            ("blood", pa),
-            ("myo", pap1),
-            ("myo", pap2),
-        ]
-        self.valves: list[tuple[str, Valve]] = [
-            ("mitral", Valve(c_mv, (0, 0, -1), (1.55 * s, 1.2 * s), length=1.05)),
-            ("mitral", Valve(c_tv, (0.15, 0, -1), (1.35 * s, 1.25 * s), length=1.05)),
-            (
-                "aortic",
-                Valve(
-                    tuple(c_av),
-                    tuple(a_dir),
-                    (r_ao, r_ao),
-                    closed=-0.3,
-                    open=1.3,
-                    length=1.0,
-                    cusps=3,
-                ),
-            ),
-            (
-                "aortic",
-                Valve(
-                    c_pv,
-                    tuple(unit(np.subtract(pa.p1, c_pv))),
-                    (1.05 * s, 1.05 * s),
-                    closed=-0.3,
-                    open=1.3,
-                    length=1.0,
-                ),
-            ),
-        ]
+        g = _Geometry.of(p)
+        self.z_base = g.zb
+        self.z_top = g.zb + 5.5
+        self.structures: list[tuple[str, Solid]] = _layers(g, p, fat)
+        self.valves: list[tuple[str, Valve]] = _valves(g)
         self.landmarks = {
             "apex": np.array([0.0, 0.0, 0.0]),
-            "mitral": np.array(c_mv),
-            "tricuspid": np.array(c_tv),
-            "aortic": c_av,
-            "aortic_dir": a_dir,
-            "pulmonary": np.array(c_pv),
-            "centre": np.array([-1.0 * s, 0.0, zc]),
+            "mitral": np.array(g.c_mv),
+            "tricuspid": np.array(g.c_tv),
+            "aortic": g.c_av,
+            "aortic_dir": g.a_dir,
+            "pulmonary": np.array(g.c_pv),
+            "centre": np.array([-1.0 * g.s, 0.0, g.zc]),
         }
-        self._echo = {
-            "fat": p.echo_fat,
-            "peri": p.echo_peri,
-            "myo": p.echo_myo,
-            "wall": p.echo_wall,
-            "blood": p.echo_blood,
-            "valve": p.echo_valve,
-        }
-        wave_rng = np.random.default_rng(p.texture_seed)
-        k = wave_rng.normal(size=(6, 3))
-        k *= (2 * np.pi / wave_rng.uniform(0.8, 3.0, size=6) / np.linalg.norm(k, axis=1))[:, None]
-        self._waves = (k.astype(np.float32), wave_rng.uniform(0, 2 * np.pi, 6).astype(np.float32))
+        self._echo = {material: getattr(p, f"echo_{material}") for material in MATERIALS}
+        self._waves = _texture_waves(p.texture_seed)
 
     def texture(self, x: Arr, y: Arr, z: Arr) -> Arr:
         """A slow, tissue-attached brightness factor (log-normal, ``texture_db`` std): real

@@ -114,9 +114,9 @@ def view_pose(
             # the tilt that aims the plane at the aortic valve of this heart
             av = lm["aortic"]
             n_av = -av[0] * np.sin(phi) + av[1] * np.cos(phi) + 0.3
-            aim = float(np.arctan2(n_av, av[2] + dist))
+            av_tilt = float(np.arctan2(n_av, av[2] + dist))
             lo, hi = TILT_A4C if view == "A4C" else TILT_A5C
-            t = np.deg2rad(tilt) if tilt is not None else aim + _deg(rng, lo, hi)
+            t = np.deg2rad(tilt) if tilt is not None else av_tilt + _deg(rng, lo, hi)
         elif view == "A2C":
             phi, t = _deg(rng, 48, 60), _deg(rng, -4, 4)
         else:
