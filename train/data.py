@@ -11,7 +11,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence, Sized
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -147,3 +147,16 @@ def make_loader(
         generator=generator,
         persistent_workers=workers > 0,
     )
+
+
+def eval_loader(
+    model: Any, frames: np.ndarray, index: Any, rows: Any, batch_size: int
+) -> DataLoader:
+    """A loader over ``frames`` at index ``rows`` (that order), whitened as ``model.cfg`` says
+    (its first channel's mean and std: the frame store is grey), for evaluation."""
+    from .augment import EvalPreset
+
+    c = model.cfg  # a registry model's ModelCfg
+    preset = EvalPreset(mean=c.mean[:1], std=c.std[:1], in_chans=c.input_size[0])
+    return make_loader(FrameDataset(frames, index, rows, preset), batch_size=batch_size,
+                       train=False)  # fmt: skip

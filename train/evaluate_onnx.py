@@ -101,18 +101,10 @@ def _checkpoint_features(ckpt_path: Path, prep, rows: np.ndarray, batch_size: in
     """Penultimate features of the checkpoint on ``rows`` (same order), for the t-SNE."""
     from echostream.models.checkpoint import load_checkpoint
 
-    from .augment import EvalPreset
-    from .data import FrameDataset, make_loader
+    from .data import eval_loader
 
     model, _ = load_checkpoint(ckpt_path)
-    c = model.cfg
-    ds = FrameDataset(
-        prep.store.frames,
-        prep.index,
-        rows,
-        EvalPreset(mean=c.mean[:1], std=c.std[:1], in_chans=c.input_size[0]),
-    )
-    loader = make_loader(ds, batch_size=batch_size, train=False)
+    loader = eval_loader(model, prep.store.frames, prep.index, rows, batch_size)
     feats = predict(model, loader, "cpu", features=True).features
     if feats is None:
         raise ValueError(f"{ckpt_path.name}: the model has no 'head' stage to read features from")

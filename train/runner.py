@@ -74,18 +74,11 @@ def predict_rows(
 ) -> tuple[Predictions, dict[str, Any]]:
     """``model``'s predictions on the frames at ``rows`` (whitened as ``model.cfg`` says) and
     their metrics."""
-    from .augment import EvalPreset
-    from .data import FrameDataset, make_loader
+    from .data import eval_loader
     from .evaluate import compute_metrics, predict
 
     c = model.cfg
-    ds = FrameDataset(
-        prep.store.frames,
-        prep.index,
-        rows,
-        EvalPreset(mean=c.mean[:1], std=c.std[:1], in_chans=c.input_size[0]),
-    )
-    loader = make_loader(ds, batch_size=cfg.eval.batch_size, train=False)
+    loader = eval_loader(model, prep.store.frames, prep.index, rows, cfg.eval.batch_size)
     device = next(model.parameters()).device
     pred = predict(model, loader, device, progress=progress)
     metrics = compute_metrics(
