@@ -161,13 +161,7 @@ def _run_with_progress(
     run: AnonymizeRun, files: list[str], namer: Callable[[str], str]
 ) -> list[ItemResult]:
     """``run.run_all`` with a progress bar on stderr (a terminal and two files or more)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from .progress import file_progress
 
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=True,
-                  disable=len(files) < 2 or not console.is_terminal) as progress:  # fmt: skip
-        task = progress.add_task("anonymizing", total=len(files))
-        return run.run_all(files, namer=namer, on_done=lambda r: progress.advance(task))
+    with file_progress("anonymizing", len(files)) as advance:
+        return run.run_all(files, namer=namer, on_done=advance)

@@ -81,10 +81,8 @@ def classify(
     precision: str = _precision_option(),
 ) -> None:
     """Classify the view of each cine: view, confidence, vote share, frames, fps, time."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .classify import CSV_FIELDS, FRAME_CSV_FIELDS, classify_paths, expand_paths
+    from .progress import file_progress
     from .sinks import write_csv, write_json
 
     if as_json and as_csv:
@@ -97,15 +95,10 @@ def classify(
     if not files:
         typer.echo("error: no DICOM, video or image files found in the paths given", err=True)
         raise typer.Exit(1)
-    err_console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=err_console, transient=True,
-                  disable=len(files) < 2 or not err_console.is_terminal) as progress:  # fmt: skip
-        task = progress.add_task("classifying", total=len(files))
+    with file_progress("classifying", len(files)) as advance:
         report = classify_paths(
-            files, engine, cfg, workers=workers, per_frame=per_frame,
-            on_done=lambda r: progress.advance(task), namer=namer,
+            files, engine, cfg, workers=workers, per_frame=per_frame, on_done=advance,
+            namer=namer,
         )  # fmt: skip
     report.model["choice"] = why
     data = report.to_dict()
