@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -15,18 +19,33 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         config: Path = typer.Argument(
             ..., help="YAML config, e.g. configs/exp1_baseline_adam.yaml"
         ),
-        data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),
+        data: Path = typer.Option(
+            ..., "--data", help="Dataset folder holding manifest.csv (echostream import writes one)"
+        ),
         scale: str = typer.Option(None, "--scale", help="A scale from the config: smoke | full"),
         out: Path = typer.Option(None, "--out", help="Run folder (default runs/<name>-<scale>)"),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out"),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars"),
+        init: str = typer.Option(
+            None,
+            "--init",
+            help="Start from: default (the shipped model) | a checkpoint .pt | an exported "
+            ".onnx (its checkpoint) | imagenet | random; replaces the config's model section",
+        ),
     ) -> None:
         """Train a model as the config says; under torchrun it trains with DDP."""
         from .runner import train_main
 
         try:
+            run_config: Path | RunConfig = config
+            if init:
+                from .config import load_config
+                from .init_weights import apply_init
+
+                run_config, label = apply_init(load_config(config, scale=scale), init)
+                typer.echo(f"init: {label}")
             run_dir = train_main(
-                config, data, scale=scale, out=out, resume=resume, progress=not no_progress
+                run_config, data, scale=scale, out=out, resume=resume, progress=not no_progress
             )
         except (FileNotFoundError, FileExistsError, ValueError) as err:
             typer.echo(f"error: {err}", err=True)

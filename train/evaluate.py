@@ -195,7 +195,8 @@ class ReportSettings:
 
     ``context`` lines describe the run (model, split, data), ``notes`` are extra lines (e.g. why
     the t-SNE was skipped), ``keys`` name the items of ``items.csv`` by cine id; ``tsne_max``
-    caps the t-SNE's points and ``ece_bins`` is the reliability diagram's bin count.
+    caps the t-SNE's points (0: no t-SNE) and ``ece_bins`` is the reliability diagram's bin
+    count.
     """
 
     title: str
@@ -274,7 +275,7 @@ def _write_plots(
     plot_roc(pred.labels, pred.probs, names, out / "roc.png", metrics["auc"])
     plot_reliability(pred.labels, pred.probs, out / "reliability.png", settings.ece_bins)
     plots = ["confusion.png", "roc.png", "reliability.png"]
-    if pred.features is not None and len(pred.features) >= 5:
+    if pred.features is not None and len(pred.features) >= 5 and settings.tsne_max > 0:
         xy, lab = tsne_embedding(pred.features, pred.labels, settings.tsne_max)
         plot_tsne(xy, lab, names, out / "tsne.png")
         plots.append("tsne.png")

@@ -5,10 +5,14 @@ The simulator writes ``DIR/manifest.csv``; a user's own data needs at least the 
 is accepted as an alias). Optional: ``study_id``, ``series_id``, ``vendor``, ``model``, ``fps``,
 ``n_frames``, ``label_flipped``, ``true_view``, ``simulated``.
 
-A folder of labelled files to measure a model on may instead hold ``labels.csv`` with just
-``file`` (or ``path``) and ``view``: stills (PNG, JPEG), videos or DICOMs; without a
-``patient_id`` column every file counts as its own patient (``Manifest.per_item``). Rows
-labelled ``OTHER`` (not one of the 8 views) are listed as skipped.
+A folder of labelled files to measure a model on may instead hold ``labels.csv`` (or any CSV
+with a ``file`` column and no ``path`` column) with just ``file`` (or ``path``) and ``view``:
+stills (PNG, JPEG), videos or DICOMs; ``patient`` is accepted for ``patient_id``; without
+either column every file counts as its own patient (``Manifest.per_item``), as does a file
+whose patient cell is empty. Rows labelled
+``OTHER`` (not one of the 8 views) are listed as skipped. ``echostream import``
+(:mod:`echostream.train.import_data`) turns such a folder into a ``manifest.csv`` with hashed
+patients.
 
 Rows with an unknown label, no patient or a missing file are reported and skipped, never fatal.
 
@@ -126,16 +130,20 @@ def read_manifest(data: str | Path, *, check_files: bool = True) -> Manifest:
     if not csv_path.is_file():
         raise FileNotFoundError(
             f"{csv_path}: no manifest (expected manifest.csv with path, patient_id, view, or "
-            f"labels.csv with file, view)"
+            f"labels.csv with file, view; a folder per view: run `echostream import` first)"
         )
     root = csv_path.parent
     with csv_path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         columns = {c.strip() for c in reader.fieldnames or []}
         label_col = "view" if "view" in columns else "label" if "label" in columns else None
-        per_item = "patient_id" not in columns and csv_path.name == LABELS_NAME
+        labels_file = csv_path.name == LABELS_NAME or ("file" in columns and "path" not in columns)
+        patient_col = "patient_id" if "patient_id" in columns else None
+        if labels_file and patient_col is None and "patient" in columns:
+            patient_col = "patient"
+        per_item = patient_col is None and labels_file
         missing = [c for c in ("path", "patient_id") if c not in columns]
-        if csv_path.name == LABELS_NAME:
+        if labels_file:
             missing = [] if columns & {"path", "file"} else ["file"]
         if label_col is None:
             missing.append("view")
@@ -144,8 +152,10 @@ def read_manifest(data: str | Path, *, check_files: bool = True) -> Manifest:
         rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     for row in rows:
         row.setdefault("path", row.get("file", ""))
-        if per_item:
-            row["patient_id"] = row["path"]
+        if patient_col == "patient":
+            row["patient_id"] = row.get("patient", "")
+        if per_item or (labels_file and not row.get("patient_id")):
+            row["patient_id"] = row["path"]  # no patient given: the file is its own
 
     entries: list[ManifestEntry] = []
     problems: list[Problem] = []

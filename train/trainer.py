@@ -139,7 +139,9 @@ def create_with_fallback(name: str, pretrained: str | None, fallback: str | None
         return model, label
     if pretrained is None:
         return model, "random init"
-    return model, f"ImageNet ({model.cfg.pretrained})" if pretrained == "imagenet" else pretrained
+    if pretrained == "imagenet":
+        return model, f"ImageNet ({model.cfg.pretrained})"
+    return model, f"weights of {Path(pretrained).name}"  # a file: no local path in provenance
 
 
 def checkpoint_saver(
@@ -203,6 +205,7 @@ def train_model(
     )
     resolved = cfg.to_dict()
     provenance = _provenance(cfg, data_dir, prep, (mean, std), len(choice.rows["train"]))
+    provenance["init"] = init
     provenance.update(setup.provenance(init) if setup.provenance else {})
     save = checkpoint_saver(cfg, model_kwargs, provenance, resolved)
     t0 = time.perf_counter()
