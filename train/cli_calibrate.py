@@ -36,6 +36,12 @@ def calibrate(
         raise typer.Exit(2)
     try:
         run = predict_split(model, data, split=split, progress=not no_progress)
+        if split != "all" and run.ckpt_path is None:
+            raise ValueError(
+                f"{model.name}: cannot tell which frames it trained on ({run.why_not}), so the "
+                f"{split!r} split may hold training frames: keep its checkpoint beside it, or "
+                "fit on a separate labelled folder with --split all"
+            )
         result = fit(run.probs, run.labels, current=run.info.temperature, split=split,
                      simulated_data=run.prep.manifest.simulated)  # fmt: skip
         if not dry_run:

@@ -56,3 +56,31 @@ def test_a_calibrated_model_file_is_applied_by_the_backend(tmp_path) -> None:
     assert np.array_equal(after.argmax(1), before.argmax(1))
     with pytest.raises(ValueError, match="outside"):
         cal.write_calibration(model, cal.Calibration(50.0, "val", 1, True, 0, 0, 0, 0))
+
+
+def test_cli_fits_on_a_split_and_refuses_one_it_cannot_place(toy_data, tmp_path) -> None:
+    """With its checkpoint beside it, ``calibrate --split val`` fits on the training run's own
+    validation frames; a lone model file could have trained on any frame, so only ``--split
+    all`` (a separate folder) is accepted for it."""
+    import typer
+    from typer.testing import CliRunner
+
+    from echostream.stream.defaults import default_model_path
+    from echostream.stream.model_file import ModelInfo
+    from echostream.train import cli_calibrate
+
+    app = typer.Typer()
+    cli_calibrate.register(app, typer.Typer())
+    app.command("noop")(lambda: None)  # a second command, so the first keeps its name
+    lone = tmp_path / "m.onnx"
+    shutil.copy(default_model_path(), lone)
+    args = ["calibrate", str(lone), "--data", str(toy_data), "--no-progress"]
+    res = CliRunner().invoke(app, [*args, "--split", "val"])
+    assert res.exit_code == 2 and "may hold training frames" in res.output
+    assert ModelInfo.from_onnx(lone).temperature == 1.0  # untouched
+    res = CliRunner().invoke(app, [*args, "--split", "all"])
+    assert res.exit_code == 0, res.output
+    fitted = ModelInfo.from_onnx(lone)
+    assert "temperature" in res.output and fitted.calibration["fitted_on"]["split"] == "all"
+    printed = float(res.output.split("temperature ")[1].split()[0])
+    assert fitted.temperature == pytest.approx(printed, rel=1e-3)
