@@ -5,9 +5,17 @@
 #   emulator runs AVX2): tests/models run the int8 files on an emulated x86 CPU without VNNI
 #   (`qemu-x86_64 -cpu Haswell`), where 8-bit weights saturate ONNX Runtime's u8s8 kernels.
 #   Without it those tests skip with the reason.
+# - DCMTK (dcmtk): storescu/echoscu, DICOM clients nobody here wrote, for the `echostream serve`
+#   load test (tests/stream/test_serve_dcmtk.py); without them that test skips with the reason.
+#   (pynetdicom installs look-alike `storescu`/`echoscu` scripts: ask dpkg, not the PATH.)
 set -euo pipefail
 cd "$(dirname "$0")"
 bash install-browser.sh
+if dpkg -s dcmtk >/dev/null 2>&1; then
+    echo "dcmtk already installed: $(/usr/bin/storescu --version | head -1)"
+else
+    bash apt-install.sh --no-install-recommends dcmtk
+fi
 if [ "$(uname -m)" != "x86_64" ]; then
     echo "qemu-user not needed on $(uname -m) (the emulated-CPU tests skip)"
     exit 0
