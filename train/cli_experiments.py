@@ -14,7 +14,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def experiment(
         name: str = typer.Argument(..., help="exp2 | exp3 | exp4, or an experiment YAML file"),
         data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),
-        scale: str = typer.Option("smoke", "--scale", help="tiny | smoke | full"),
+        scale: str = typer.Option(
+            "smoke", "--scale", help="tiny | smoke | cpu (~3 h on 2 cores) | gpu | full"
+        ),
         seeds: int = typer.Option(None, "--seeds", help="Seeds per cell (default: the file's, 3)"),
         ray: str = typer.Option(None, "--ray", help="Ray cluster address: each run a Ray task"),
         out: Path = typer.Option(None, "--out", help="Runs root (default runs/experiments)"),
