@@ -85,3 +85,11 @@ def test_training_size_verdicts_and_prefixes() -> None:
     at_chance = {k: _cell(0.13, fraction=c["meta"]["fraction"]) for k, c in s4.items()}
     (only,) = reading({"exp4": at_chance}, {"exp4": "dev"})
     assert "all cells near chance: not meaningful" in only and "cannot be tested" in only
+
+
+def test_one_fully_fine_tuned_network_cannot_test_the_spread() -> None:
+    """The cpu scale fine-tunes only MobileNet fully: the networks finding is not testable."""
+    sums = {"exp2": {"mobilenet_full": _cell(0.8), "mobilenet_gradual_1": _cell(0.7)}}
+    (line,) = [x for x in reading(sums, {"exp2": "cpu"}) if "InceptionV3" in x]
+    assert "not testable at this scale" in line and "spread of the means" not in line
+    assert "Thesis (Table 4.2, test accuracy): " in line

@@ -102,7 +102,13 @@ def _finetuning(s2: dict[str, Any], pre: str) -> list[str]:
             "stage's lowest validation loss falls on its last epoch (still improving)."
         )
     nets = {k: v for k, v in s2.items() if k.endswith("_full")}
-    if nets:
+    if len(nets) == 1:
+        lines.append(
+            f"- {pre}*InceptionV3 slightly best, all similar*: not testable at this scale, where "
+            f"only one network was fully fine-tuned ({model_desc(next(iter(nets.values())))}). "
+            + _thesis_networks()
+        )
+    elif nets:
         top = max(nets, key=lambda c: nets[c]["frame_accuracy"]["mean"] or 0)
         lines.append(
             f"- {pre}*InceptionV3 slightly best, all similar*: our best full fine-tune is "
