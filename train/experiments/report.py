@@ -166,7 +166,7 @@ def _introduction(runs: Path, scales: dict[str, str], found: bool) -> list[str]:
     if not found:
         L += [
             f"No finished experiment runs under `{runs}` yet: run `echostream experiment exp2 "
-            "--data DIR --scale smoke` (and exp3, exp4) first.",
+            "--data DIR --scale cpu` (and exp3, exp4) first.",
             "",
         ]
     return L
@@ -243,7 +243,7 @@ def _experiment_section(key: str, exp: _Experiment | None, figdir: Path, base: P
     if exp is None:
         return [
             *L,
-            f"Not run yet (`echostream experiment {key} --data DIR --scale smoke`).",
+            f"Not run yet (`echostream experiment {key} --data DIR --scale cpu`).",
             "",
         ]
     head, rows, cells = mod.table(exp.summary)
