@@ -12,7 +12,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @app.command("experiment")
     def experiment(
-        name: str = typer.Argument(..., help="exp2 | exp3 | exp4, or an experiment YAML file"),
+        name: str = typer.Argument(
+            ..., help="exp2 | exp3 | exp4 | all (exp1-exp4, then the report), or a YAML file"
+        ),
         data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),
         scale: str = typer.Option(
             "smoke", "--scale", help="tiny | smoke | cpu (~3 h on 2 cores) | gpu | full"
@@ -21,46 +23,37 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ray: str = typer.Option(None, "--ray", help="Ray cluster address: each run a Ray task"),
         out: Path = typer.Option(None, "--out", help="Runs root (default runs/experiments)"),
         configs: Path = typer.Option(Path("configs"), "--configs", help="Folder of exp*.yaml"),
+        report: Path = typer.Option(
+            Path("docs/reproduction.md"), "--report", help="With all: the report file"
+        ),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars"),
     ) -> None:
         """Run a thesis experiment's whole grid (cells × seeds), resumable: finished runs are
-        skipped. Example: echostream experiment exp4 --data data/sim --scale smoke"""
-        import json
-
-        from .experiments.grid import (
-            config_path,
-            exp_dir,
-            load_experiment,
-            plan,
-            run_grid,
-            write_plan,
-            write_summary,
-        )
+        skipped. `all` runs experiments 1-4 and writes the report. Example: echostream
+        experiment all --data data/sim-smoke60 --scale cpu"""
         from .experiments.ray_backend import RayUnavailable
+        from .experiments.run_all import run_all, run_experiment
 
         if seeds is not None and seeds < 1:
             typer.echo("error: --seeds must be at least 1", err=True)
             raise typer.Exit(2)
         try:
-            if not (data / "manifest.csv").is_file():
-                raise FileNotFoundError(f"{data}: no manifest.csv (make one: echostream simulate)")
-            exp = load_experiment(config_path(name, configs), scale=scale, seeds=seeds)
-            specs = plan(exp, data, out_root=out)
-            root = exp_dir(exp, out)
-            write_plan(exp, specs, root)
-            typer.echo(
-                f"{exp.name} at scale {scale}: {len(exp.cells)} cells x {exp.seeds} seeds "
-                f"= {len(specs)} runs in {root}"
-            )
-            res = run_grid(specs, ray_address=ray, ray_resources=exp.ray, progress=not no_progress)
+            if name == "all":
+                failed = run_all(
+                    data, scale, seeds=seeds, ray=ray, out=out, configs=configs,
+                    report=report, progress=not no_progress, echo=typer.echo,
+                )  # fmt: skip
+            else:
+                failed = run_experiment(
+                    name, data, scale, seeds=seeds, ray=ray, out=out, configs=configs,
+                    progress=not no_progress, echo=typer.echo,
+                )  # fmt: skip
         except (FileNotFoundError, ValueError, RayUnavailable) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
-        write_summary(root)
-        typer.echo(json.dumps({k: v for k, v in res.items() if k != "failed"}))
-        for run_dir, msg in res["failed"]:
+        for run_dir, msg in failed:
             typer.echo(f"failed: {run_dir}: {msg}", err=True)
-        if res["failed"]:
+        if failed:
             raise typer.Exit(1)
 
     @app.command("report")

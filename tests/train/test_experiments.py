@@ -343,3 +343,30 @@ def test_changed_config_does_not_reuse_old_results(tmp_path):
     spec.config["train"]["epochs"] = 99  # the experiment file changed
     with pytest.raises(ValueError, match="different configuration"):
         run_grid([spec], progress=False)
+
+
+@pytest.mark.slow
+@needs_tflite
+def test_all_runs_exp1_and_the_grids_then_the_report_and_resumes(
+    sim_data, app, tmp_path, monkeypatch
+):
+    """`experiment all`: the three exp1 runs where the report finds them, the grids, the
+    report; a rerun skips everything finished. (Only exp4's grid here: the others have their
+    own tests above.)"""
+    from echostream.train.experiments import run_all
+
+    monkeypatch.setattr(run_all, "GRIDS", ("exp4",))
+    out, doc = tmp_path / "runs" / "experiments", tmp_path / "reproduction.md"
+    args = ["experiment", "all", "--data", str(sim_data), "--scale", "tiny", "--seeds", "1"]
+    args += ["--out", str(out), "--configs", str(CONFIGS), "--report", str(doc), "--no-progress"]
+    res, text = _run(app, *args)
+    assert res.exit_code == 0, text
+    for name in run_all.EXP1_CONFIGS:
+        assert (tmp_path / "runs" / f"{name}-tiny" / "eval_test" / "metrics.json").is_file()
+    assert len(collect(out / "exp4_size-tiny")) == 6
+    md = doc.read_text()
+    assert "exp1_baseline_adam-tiny" in md and "Table 4.6" in md
+
+    res, text = _run(app, *args)
+    assert res.exit_code == 0, text
+    assert text.count("skipped") >= 3 and '"done": 0, "skipped": 6' in text

@@ -277,6 +277,12 @@ def summarise(
             "simulated_data": all(r.get("simulated_data", True) for r in runs),
             **{m: mean_ci([r["metrics"].get(m) for r in runs]).to_dict() for m in metrics},
             "best_val_acc": mean_ci([r.get("best_val_acc") for r in runs]).to_dict(),
+            # runs whose best validation epoch was their last: still improving (under-trained)
+            "best_at_last_epoch": sum(
+                1
+                for r in runs
+                if r.get("best_epoch") and r.get("best_epoch") == r.get("epochs_run")
+            ),
         }
     return out
 

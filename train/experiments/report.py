@@ -27,6 +27,7 @@ import yaml
 from .grid import EXPERIMENTS, collect, experiment_module, summarise
 from .report_figures import figures_markdown
 from .report_reading import at_chance, reading
+from .report_verdicts import verdict_table
 from .thesis import our_cells, thesis_findings, thesis_table, thesis_value
 
 SCALES = ("full", "gpu", "cpu", "smoke", "tiny")  # preference order when several exist
@@ -128,6 +129,7 @@ def write_report(runs: str | Path, out: str | Path, *, scale: str | None = None)
     L += _baseline_table(runs, exps.get("exp2"))
     for key in ("exp2", "exp3", "exp4"):
         L += _experiment_section(key, exps.get(key), figdir, out.parent)
+    L += verdict_table(sums, scales)
     L += ["## Reading", ""]
     L += reading(sums, scales) or ["Nothing to compare yet."]
     L += ["", _why_ours_differ(set(scales.values())), ""]

@@ -37,12 +37,12 @@ def compare(a: dict[str, Any] | None, b: dict[str, Any] | None) -> tuple[float, 
     return diff, "within noise (intervals overlap)"
 
 
-def _acc(summary: dict[str, Any], cell: str) -> dict[str, Any] | None:
+def cell_acc(summary: dict[str, Any], cell: str) -> dict[str, Any] | None:
     c = summary.get(cell)
     return c["frame_accuracy"] if c else None
 
 
-def _pooled(summary: dict[str, Any], cells: list[str]) -> dict[str, Any] | None:
+def pooled(summary: dict[str, Any], cells: list[str]) -> dict[str, Any] | None:
     """Mean ± CI over all seeds of several cells (each run one value)."""
     from .stats import mean_ci
 
@@ -76,13 +76,13 @@ def _prefix(key: str, sums: dict[str, dict[str, Any]], scales: dict[str, str]) -
 def _finetuning(s2: dict[str, Any], pre: str) -> list[str]:
     """Experiment 2: full fine-tuning against gradual unfreezing, and the networks' spread."""
     lines = []
-    full = _acc(s2, "mobilenet_full")
+    full = cell_acc(s2, "mobilenet_full")
     grads = [c for c in s2 if c.startswith("mobilenet_gradual")]
     best = max(grads, key=lambda c: s2[c]["frame_accuracy"]["mean"] or 0, default=None)
-    diff, word = compare(full, _acc(s2, best) if best else None)
+    diff, word = compare(full, cell_acc(s2, best) if best else None)
     each = []
     for g in sorted(grads):
-        d_g, w_g = compare(full, _acc(s2, g))
+        d_g, w_g = compare(full, cell_acc(s2, g))
         if not math.isnan(d_g):
             each.append(f"{g} {100 * d_g:+.1f} ({w_g.split(' (')[0]})")
     lines.append(
@@ -94,7 +94,7 @@ def _finetuning(s2: dict[str, Any], pre: str) -> list[str]:
         "the unfreezing itself. Thesis: no number (its gradual runs are learning curves only, "
         "Figure 4.6); it states that the maximum came with the whole network open."
     )
-    g2, g3 = _acc(s2, "mobilenet_gradual_2"), _acc(s2, "mobilenet_gradual_3")
+    g2, g3 = cell_acc(s2, "mobilenet_gradual_2"), cell_acc(s2, "mobilenet_gradual_3")
     if g2 and g3 and g2.get("mean") is not None and g2.get("mean") == g3.get("mean"):
         lines.append(
             f"- {pre}Gradual #3 (best weights restored after each stage) equals #2 here "
@@ -124,13 +124,13 @@ def _vendor_mix(s3: dict[str, Any], pre: str) -> list[str]:
     """Experiment 3: per network, trained on a pair of vendors against on a single one."""
     lines = []
     for net in sorted({c["meta"].get("network") for c in s3.values()}):
-        single = _vendor_cells(s3, net, 1)
-        pair = _vendor_cells(s3, net, 2)
+        single = vendor_cells(s3, net, 1)
+        pair = vendor_cells(s3, net, 2)
         mp = _mean_of(s3, pair)
         ms = _mean_of(s3, single)
         if math.isnan(mp) or math.isnan(ms):
             continue
-        diff, word = compare(_pooled(s3, pair), _pooled(s3, single))
+        diff, word = compare(pooled(s3, pair), pooled(s3, single))
         lines.append(
             f"- {pre}*Mixing vendors generalizes better* ({net}): trained on a pair, held-out "
             f"accuracy averages {100 * mp:.1f} %, on one vendor {100 * ms:.1f} % — "
@@ -141,7 +141,7 @@ def _vendor_mix(s3: dict[str, Any], pre: str) -> list[str]:
     return lines
 
 
-def _vendor_cells(s3: dict[str, Any], net: str | None, n_vendors: int) -> list[str]:
+def vendor_cells(s3: dict[str, Any], net: str | None, n_vendors: int) -> list[str]:
     """Cells of ``net`` trained on ``n_vendors`` vendors."""
     return [
         k
@@ -153,16 +153,7 @@ def _vendor_cells(s3: dict[str, Any], net: str | None, n_vendors: int) -> list[s
 def _training_size(s4: dict[str, Any], pre: str) -> list[str]:
     """Experiment 4: what less training data does, from the smallest fraction that learns."""
     fr = sorted({c["meta"]["fraction"] for c in s4.values()})
-    # the smallest fraction at which some network learns at all (else the comparison is
-    # between runs that all sit at chance)
-    learnable = [
-        f
-        for f in fr
-        if any(
-            c["meta"]["fraction"] == f and (c["frame_accuracy"]["mean"] or 0) >= CHANCE + 0.07
-            for c in s4.values()
-        )
-    ]
+    learnable = learnable_fractions(s4)
     if len(fr) < 2:
         return []
     if not (learnable and learnable[0] < fr[-1]):
@@ -192,7 +183,19 @@ def _training_size(s4: dict[str, Any], pre: str) -> list[str]:
     return lines
 
 
-def _size_cell(net: str, fraction: float) -> str:
+def learnable_fractions(s4: dict[str, Any]) -> list[float]:
+    """Experiment 4's fractions at which some network learns at all (above chance + 7 points),
+    smallest first: below them every comparison is between runs that all sit at chance."""
+    return sorted(
+        {
+            c["meta"]["fraction"]
+            for c in s4.values()
+            if (c["frame_accuracy"]["mean"] or 0) >= CHANCE + 0.07
+        }
+    )
+
+
+def size_cell(net: str, fraction: float) -> str:
     """Experiment 4's cell name of ``net`` at a training fraction."""
     return f"{net}__{fraction * 100:g}pct"
 
@@ -200,10 +203,12 @@ def _size_cell(net: str, fraction: float) -> str:
 def _pretraining_with_little_data(s4: dict[str, Any], lo: float, hi: float, pre: str) -> list[str]:
     """ImageNet minus random MobileNet at the smallest learning fraction and the largest."""
     d_lo, w_lo = compare(
-        _acc(s4, _size_cell("mobilenet_imagenet", lo)), _acc(s4, _size_cell("mobilenet_random", lo))
+        cell_acc(s4, size_cell("mobilenet_imagenet", lo)),
+        cell_acc(s4, size_cell("mobilenet_random", lo)),
     )
     d_hi, w_hi = compare(
-        _acc(s4, _size_cell("mobilenet_imagenet", hi)), _acc(s4, _size_cell("mobilenet_random", hi))
+        cell_acc(s4, size_cell("mobilenet_imagenet", hi)),
+        cell_acc(s4, size_cell("mobilenet_random", hi)),
     )
     if math.isnan(d_lo) or math.isnan(d_hi):
         return []
@@ -221,7 +226,7 @@ def _pretraining_with_little_data(s4: dict[str, Any], lo: float, hi: float, pre:
         "test accuracy): "
         + _thesis_differences(
             [
-                (f, _size_cell("mobilenet_imagenet", f), _size_cell("mobilenet_random", f))
+                (f, size_cell("mobilenet_imagenet", f), size_cell("mobilenet_random", f))
                 for f in (lo, hi)
             ]
         )  # fmt: skip
@@ -233,14 +238,16 @@ def _baseline_drop(s4: dict[str, Any], lo: float, hi: float, pre: str) -> list[s
     """Each network's accuracy drop from the largest fraction to the smallest that learns."""
     drops = {}
     for net in ("baseline", "mobilenet_imagenet", "mobilenet_random"):
-        a, b = _acc(s4, _size_cell(net, hi)), _acc(s4, _size_cell(net, lo))
+        a, b = cell_acc(s4, size_cell(net, hi)), cell_acc(s4, size_cell(net, lo))
         if a and b and a.get("mean") is not None and b.get("mean") is not None:
             drops[net] = a["mean"] - b["mean"]
     if len(drops) != 3:
         return []
     least = min(drops, key=lambda k: drops[k])
     noisy = all(
-        compare(_acc(s4, _size_cell(n, hi)), _acc(s4, _size_cell(n, lo)))[1].startswith("within")
+        compare(cell_acc(s4, size_cell(n, hi)), cell_acc(s4, size_cell(n, lo)))[1].startswith(
+            "within"
+        )
         for n in drops
     )
     verdict = (
@@ -257,7 +264,7 @@ def _baseline_drop(s4: dict[str, Any], lo: float, hi: float, pre: str) -> list[s
         + f" points; least: {least} — {verdict}. Thesis (Table 4.6, test accuracy), the same "
         "drops: "
         + ", ".join(
-            f"{net} {_thesis_difference(_size_cell(net, hi), _size_cell(net, lo))}" for net in drops
+            f"{net} {_thesis_difference(size_cell(net, hi), size_cell(net, lo))}" for net in drops
         )
         + "."
     ]
