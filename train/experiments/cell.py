@@ -16,6 +16,9 @@ chosen (``spec.sampling``):
   ``round(n_reference / n)`` times (capped at ``max_repeats``), where ``n_reference`` is the
   size of the ``reference_fraction`` set: the same as scaling the epochs, with validation
   (early stopping, best weights, the learning curve) at the same cadence in images seen;
+- ``{"kind": "patients", "patients": 4, "reference_patients": 32, "max_repeats": 500}``: every
+  frame of 4 patients of the training split (nested as the count grows), repeated the same way
+  (the labels-vs-accuracy curve, :mod:`.labels_curve`);
 - ``{"kind": "vendor", "train": ["epiq7g"], "heldout": ["ie33", "sc2000"]}``: every patient of
   the training vendors, sampled per class to the smallest vendor's frame count (evenly per
   vendor); validated and evaluated on every patient of the held-out vendors (experiment 3).
@@ -165,8 +168,8 @@ def _choose_rows(spec: RunSpec, cfg: RunConfig, prep: Prepared) -> RowChoice:
     kind = spec.sampling.get("kind", "split")
     if kind == "vendor":
         choice = _vendor_rows(spec, cfg, prep)
-    elif kind == "fraction":
-        choice = _fraction_rows(spec, cfg, prep)
+    elif kind in ("fraction", "patients"):
+        choice = _subset_rows(spec, cfg, prep)
     elif kind == "split":
         rows = split_rows(prep, cfg, seed=spec.seed).rows
         choice = RowChoice(
@@ -175,7 +178,7 @@ def _choose_rows(spec: RunSpec, cfg: RunConfig, prep: Prepared) -> RowChoice:
             {"sampling": kind},
         )
     else:
-        raise ValueError(f"unknown sampling kind {kind!r} (split | fraction | vendor)")
+        raise ValueError(f"unknown sampling kind {kind!r} (split | fraction | patients | vendor)")
     if not all(len(r) for r in choice.rows.values()):
         sizes = {k: int(len(v)) for k, v in choice.rows.items()}
         raise ValueError(
@@ -211,25 +214,35 @@ def _vendor_rows(spec: RunSpec, cfg: RunConfig, prep: Prepared) -> RowChoice:
     return RowChoice({"train": train, "val": held, "eval": held}, "heldout", facts)
 
 
-def _fraction_rows(spec: RunSpec, cfg: RunConfig, prep: Prepared) -> RowChoice:
-    """A per-class fraction of the training split, repeated in an epoch to about the size of
-    the ``reference_fraction`` set; the patient split's val and test."""
+def _subset_rows(spec: RunSpec, cfg: RunConfig, prep: Prepared) -> RowChoice:
+    """Part of the training split — a per-class ``fraction`` of its frames, or every frame of
+    ``patients`` patients — repeated in an epoch to about the size of the reference set
+    (``reference_fraction`` / ``reference_patients``); the patient split's val and test."""
     from echostream.train.data import select_rows
 
-    from .sampling import fraction_rows
+    from .sampling import fraction_rows, patient_rows
 
     s, fpc = spec.sampling, cfg.data.frames_per_cine
     val, test = (
         select_rows(prep.index, prep.assign, k, frames_per_cine=fpc) for k in ("val", "test")
     )
     pool = select_rows(prep.index, prep.assign, "train", frames_per_cine=fpc)
-    train = fraction_rows(prep.index, pool, float(s["fraction"]), seed=spec.seed)
-    n_ref = fraction_rows(
-        prep.index, pool, float(s.get("reference_fraction", 1.0)), seed=spec.seed
-    ).size
+    if s["kind"] == "fraction":
+        size: float = float(s["fraction"])
+        train = fraction_rows(prep.index, pool, size, seed=spec.seed)
+        ref = fraction_rows(
+            prep.index, pool, float(s.get("reference_fraction", 1.0)), seed=spec.seed
+        )
+    else:
+        n_pool = int(prep.index["patient_id"].iloc[pool].nunique())
+        size = int(s["patients"])
+        train = patient_rows(prep.index, pool, int(size), seed=spec.seed)
+        n_ref_patients = min(int(s.get("reference_patients", n_pool)), n_pool)
+        ref = patient_rows(prep.index, pool, n_ref_patients, seed=spec.seed)
+    n_ref = ref.size
     facts = {
-        "sampling": "fraction",
-        "fraction": float(s["fraction"]),
+        "sampling": s["kind"],
+        s["kind"]: size,
         "pool": int(len(pool)),
         "reference_frames": int(n_ref),
         "repeats": repeats_for(len(train), n_ref, int(s.get("max_repeats", 1000))),

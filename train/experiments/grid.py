@@ -38,7 +38,12 @@ from echostream.stream.settings import deep_merge, read_yaml_mapping
 from .cell import DONE, RESULT, RunSpec, run_cell
 from .stats import mean_ci
 
-EXPERIMENTS = {"exp2": "exp2_finetune", "exp3": "exp3_vendor", "exp4": "exp4_size"}
+EXPERIMENTS = {
+    "exp2": "exp2_finetune",
+    "exp3": "exp3_vendor",
+    "exp4": "exp4_size",
+    "labels": "labels_curve",  # not the thesis': labelled patients vs accuracy, by start
+}
 METRICS = ("frame_accuracy", "sequence_accuracy", "macro_precision", "macro_recall", "macro_auc")
 FAILED = "FAILED"
 

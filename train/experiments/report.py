@@ -62,7 +62,8 @@ def find_experiments(runs: str | Path, scale: str | None = None) -> dict[str, Pa
     """``{exp key: folder}`` of each experiment's runs (the given scale, else the largest)."""
     runs = Path(runs)
     out: dict[str, Path] = {}
-    for key, name in EXPERIMENTS.items():
+    for key in ("exp2", "exp3", "exp4"):  # the thesis' grids (not the labels curve)
+        name = EXPERIMENTS[key]
         for sc in [scale] if scale else SCALES:
             d = runs / f"{name}-{sc}"
             if d.is_dir() and collect(d):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluate_plots import pyplot
-from .common import model_desc
+from .common import init_note, model_desc
 
 
 def copy_figure(src: Path, dst: Path) -> str | None:
@@ -70,19 +70,29 @@ def fig_vendor_curves(d: Path, summary: dict[str, Any], path: Path) -> bool:
 
 def fig_size(summary: dict[str, Any], path: Path) -> bool:
     """Figure 4.12: test accuracy against training fraction (log x), mean ± 95 % CI."""
+    return fig_curve(
+        summary, path, x_key="fraction", x_label="training set (% of the training split)"
+    )
+
+
+def fig_curve(
+    summary: dict[str, Any], path: Path, *, x_key: str, x_label: str, percent: bool = True
+) -> bool:
+    """Test accuracy against ``meta[x_key]`` (log x; ×100 when ``percent``), one line per
+    network and start, mean ± 95 % CI over seeds."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     by: dict[str, list[tuple[float, dict[str, Any]]]] = {}
     for c in summary.values():
-        by.setdefault(model_desc(c), []).append((c["meta"]["fraction"], c))
+        by.setdefault(f"{model_desc(c)}, {init_note(c)}", []).append((c["meta"][x_key], c))
     for label, pts in by.items():
         pts.sort(key=lambda p: p[0])
-        xs = [100 * f for f, _ in pts]
+        xs = [(100 if percent else 1) * x for x, _ in pts]
         ys = [100 * (c["frame_accuracy"]["mean"] or 0) for _, c in pts]
         es = [100 * (c["frame_accuracy"]["ci95"] or 0) for _, c in pts]
         ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
     ax.set_xscale("log")
-    ax.set_xlabel("training set (% of the training split)")
+    ax.set_xlabel(x_label)
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

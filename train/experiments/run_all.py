@@ -41,6 +41,7 @@ def run_experiment(
     from .grid import (
         config_path,
         exp_dir,
+        experiment_module,
         load_experiment,
         plan,
         run_grid,
@@ -58,7 +59,11 @@ def run_experiment(
         f"= {len(specs)} runs in {root}"
     )
     res = run_grid(specs, ray_address=ray, ray_resources=exp.ray, progress=progress)
-    write_summary(root)
+    summary = write_summary(root)
+    outputs = getattr(experiment_module(exp.key), "write_outputs", None)
+    if outputs is not None and summary:
+        for path in outputs(root, summary):
+            echo(f"wrote {path}")
     echo(json.dumps({k: v for k, v in res.items() if k != "failed"}))
     return [(str(d), msg) for d, msg in res["failed"]]
 

@@ -1,6 +1,8 @@
 """Training-set sampling for the thesis' experiments 3 and 4 (per class, seeded).
 
 - :func:`fraction_rows`: a fraction of a split's frames, sampled per class (experiment 4).
+- :func:`patient_rows`: every frame of ``n`` patients of a split (the labels-vs-accuracy curve:
+  how many labelled patients a new site needs).
 - :func:`vendor_rows`: experiment 3's fixed-size training set: every training vendor set gets
   as many frames as the *smallest* vendor has, sampled per class, split evenly between the
   vendors when there are two (or more).
@@ -87,6 +89,21 @@ def fraction_rows(index, rows: np.ndarray, fraction: float, *, seed: int) -> np.
     rows = np.asarray(rows)
     n = max(1, round(fraction * len(rows)))
     return per_class_sample(rows, index["label"].to_numpy()[rows], n, seed=seed)
+
+
+def patient_rows(index, rows: np.ndarray, n: int, *, seed: int) -> np.ndarray:
+    """The frames among ``rows`` of ``n`` patients drawn at random (seeded); a smaller set's
+    patients are among a larger set's for the same seed (nested, as labelling goes on).
+
+    Raises ``ValueError`` when ``rows`` hold fewer than ``n`` patients.
+    """
+    rows = np.asarray(rows)
+    pid = index["patient_id"].to_numpy()[rows]
+    patients = np.unique(pid)
+    if not 1 <= n <= len(patients):
+        raise ValueError(f"asked for {n} labelled patients; the training split has {len(patients)}")
+    order = np.random.default_rng(seed).permutation(patients)
+    return np.sort(rows[np.isin(pid, order[:n])])
 
 
 def vendor_counts(index, rows: np.ndarray) -> dict[str, int]:
