@@ -315,6 +315,7 @@ def write_model_card(
         f"- trained: {prov.get('created', 'not recorded')}, git commit "
         f"`{prov.get('git_commit') or 'not recorded'}`, config sha256 "
         f"`{(prov.get('config_hash') or 'not recorded')[:16]}`",
+        f"- started from: {prov.get('init') or 'not recorded'}",
         "",
         "| file | precision | size | sha256 (prefix) |",
         "|---|---|---|---|",

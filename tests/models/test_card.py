@@ -48,6 +48,7 @@ def _onnx(path: Path, precision: str, mean: float = 0.2) -> None:
             "simulated_data": True,
             "dataset_seed": 7,
             "created": "2026-01-02T03:04:05+00:00",
+            "init": "weights of realecho_v2.pt",
         },
     )
     write_metadata(model, info)
@@ -139,6 +140,7 @@ def test_card_reads_everything_from_files(export):
     text = card.read_text()
     m = doc["metrics"]
     assert "baseline card-test-1" in text
+    assert "- started from: weights of realecho_v2.pt" in text  # the fine-tuning start
     for name in ("model.onnx", "model.int8.onnx"):  # both precisions, sizes, sha256 prefixes
         size = (root / name).stat().st_size / 1e3
         assert f"`{file_sha256(root / name)[:16]}`" in text and f"{size:.1f} kB" in text
