@@ -24,6 +24,7 @@ from .frame import AcquisitionKind, SourceInfo
 from .model_file import data_text
 from .pipeline import Engine, FrameResult, run_file
 from .sources import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
+from .sources.acquisition_pixels import acquisition_reason
 from .temporal import TemporalChain, describe_config
 from .verdict import cine_verdict
 
@@ -43,7 +44,8 @@ DECIMALS = {"fps": 3, "frames_per_s": 1, "time_s": 3, "confidence": 4, "vote_sha
 
 @dataclass
 class CineResult:
-    """One file's outcome. ``status``: ``"ok"``, ``"not_classified"`` (Doppler, M-mode) or
+    """One file's outcome. ``status``: ``"ok"``, ``"not_classified"`` (Doppler, M-mode:
+    ``reason`` says how that was known, from the DICOM header or seen in the pixels) or
     ``"error"`` (``error`` holds the one-line reason). ``fps`` is the cine's own frame rate,
     ``frames_per_s`` how fast it was classified."""
 
@@ -63,6 +65,7 @@ class CineResult:
     transfer_syntax: str | None = None
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    reason: str | None = None
     per_frame: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,6 +220,7 @@ def classify_file(
             )
             if info.acquisition in NOT_CLASSIFIED:
                 result.status = "not_classified"
+                result.reason = acquisition_reason(info)
                 result.frames = info.n_frames or 0
                 result.time_s = time.perf_counter() - t0
                 return result

@@ -32,11 +32,12 @@ from PIL import Image
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.pixels import apply_color_lut, as_pixel_options, get_decoder
+from pydicom.pixels import as_pixel_options, get_decoder
 from pydicom.uid import UID, JPEG2000TransferSyntaxes, JPEGBaseline8Bit, RLELossless
 
 from ..errors import SourceError, display_name, item_error, short_error
-from ..frame import Frame, Region, SourceInfo
+from ..frame import AcquisitionKind, Frame, Region, SourceInfo
+from .acquisition_pixels import AcquisitionVotes, note_acquisition
 from .base import FrameSource, check_regular_file
 from .dicom_frames import (
     codestream_starts,
@@ -45,9 +46,9 @@ from .dicom_frames import (
     has_end_marker,
     read_fragments,
     read_frame,
-    rle_problem,
 )
 from .dicom_header import frame_timing, image_tags, pydicom_messages, read_header, vendor
+from .dicom_pixels import encoded_problem, finish_pixels
 from .jpeg_fast import decode_luminance, draft_request, j2k_size, jpeg_size, ordered_map
 from .region import acquisition_kind, select_region
 from .sanity import echo_warnings
@@ -56,6 +57,7 @@ from .sector import detect_fan
 R = TypeVar("R")
 _PIXEL_DATA = 0x7FE00010
 _ESTIMATE_FRAMES = 8
+_KIND_FRAMES = 3  # whole frames the acquisition detector sees when the header names no kind
 
 
 class DicomSource(FrameSource):
@@ -174,7 +176,6 @@ class DicomSource(FrameSource):
         self._rows, self._cols, self._spp, self._bits = tags.rows, tags.cols, tags.spp, tags.bits
         self._n_declared, self._photometric = tags.frames_declared, tags.photometric
         self._n = 1 if self._n_declared is None else self._n_declared
-        self._pixels = self._rows * self._cols
         return list(tags.notes)
 
     def _check_native_length(self, length: int) -> list[str]:
@@ -304,39 +305,16 @@ class DicomSource(FrameSource):
             raise self._fail(f"frame {index}: cannot decode ({short_error(err)})") from None
 
     def _check_encoded(self, index: int, data: bytes) -> None:
-        """Refuse, before decoding, a frame its decoder would misread or crawl through: empty,
-        an RLE header pointing outside the frame, a codestream far too small for the image."""
-        if not data:
-            raise self._fail(f"frame {index}: no data (an empty fragment)")
-        if self._tsyntax == RLELossless:
-            problem = rle_problem(data, self._spp * (self._bits // 8))
-            if problem:
-                raise self._fail(f"frame {index}: cannot decode ({problem})")
-        elif self._encapsulated and not has_end_marker(data) and len(data) * 100 < self._pixels:
-            # < 0.08 bit/pixel and cut: JPEG-LS would decode it, slowly, into garbage
-            raise self._fail(
-                f"frame {index}: codestream truncated ({len(data)} bytes for "
-                f"{self._rows}x{self._cols} and no end marker)"
-            )
+        """Refuse a frame its decoder would misread or crawl through (:func:`encoded_problem`)."""
+        sample_bytes = self._spp * (self._bits // 8)
+        problem = encoded_problem(data, self._tsyntax, sample_bytes, (self._rows, self._cols))
+        if problem:
+            raise self._fail(f"frame {index}: {problem}")
 
     def _finish(self, arr: np.ndarray, luminance: bool) -> np.ndarray:
-        """uint8 RGB or gray from a decoded frame; gray (BT.601, once) when ``luminance``."""
-        if arr.shape[:2] != (self._rows, self._cols):
-            raise ValueError(f"decoded {arr.shape[0]}x{arr.shape[1]}, not the declared size")
-        if self._photometric == "PALETTE COLOR":
-            arr = apply_color_lut(arr, self._ds)
-            if arr.dtype != np.uint8:
-                arr = arr >> 8 if int(arr.max(initial=0)) > 255 else arr
-        elif arr.dtype != np.uint8:
-            arr = arr.astype(np.int64) >> max(0, int(self._ds.get("BitsStored") or 8) - 8)
-        arr = np.clip(arr, 0, 255).astype(np.uint8, copy=False)
-        if self._photometric == "MONOCHROME1":
-            arr = 255 - arr
-        if arr.ndim == 3 and arr.shape[2] == 1:
-            arr = arr[..., 0]
-        if luminance and arr.ndim == 3:
-            arr = np.asarray(Image.fromarray(np.ascontiguousarray(arr), "RGB").convert("L"))
-        return arr
+        """uint8 RGB or gray from a decoded frame (:func:`finish_pixels`)."""
+        size, photometric = (self._rows, self._cols), self._photometric
+        return finish_pixels(arr, self._ds, photometric=photometric, size=size, luminance=luminance)
 
     def _check_first_frame(self) -> None:
         """Frame 0's own header agrees with Rows/Columns, it decodes, and looks like echo."""
@@ -361,20 +339,17 @@ class DicomSource(FrameSource):
         region when there is one (it often holds the fan with wide margins), so every source
         is cropped alike; the header's region, else the whole image, when detection fails.
         Inside a header region only a fan (apex, two edges) replaces it: a mere bright blob
-        there is image content, not a tighter frame."""
+        there is image content, not a tighter frame. A header that names no acquisition kind
+        has it looked for in a few of those frames (:mod:`.acquisition_pixels`)."""
         header = self.info.region
+        picks = np.linspace(0, self._n - 1, min(self._n, _ESTIMATE_FRAMES)).astype(int)
+        guess = self.info.acquisition is AcquisitionKind.UNKNOWN
+        spread = np.linspace(0, len(picks) - 1, min(len(picks), _KIND_FRAMES)).astype(int)
+        looks = set(picks[spread]) if guess else set()
+        votes = AcquisitionVotes()
+        frames, scale = self._sample(set(picks) if estimate else set(), looks, votes)
         fan = None
         if estimate:
-            picks = set(np.linspace(0, self._n - 1, min(self._n, _ESTIMATE_FRAMES)).astype(int))
-            frames, scale = [], 1.0
-            with self._open_pixels() as fh:
-                for item in self._encoded(fh, stop=max(picks) + 1):
-                    if item[0] in picks:
-                        try:
-                            pixels, scale = self._small_gray(item)
-                        except SourceError:
-                            continue  # a bad frame is reported when it is reached
-                        frames.append(pixels)
             fan = detect_fan(frames, scale=scale, full_size=(self._rows, self._cols), within=header)
             if header is not None and fan is not None and fan.kind != "sector":
                 fan = None  # inside the scanner's region only a clear fan is worth a tighter crop
@@ -389,6 +364,27 @@ class DicomSource(FrameSource):
                 0, 0, self._cols, self._rows, origin="full", data_type="unknown"
             )
             self.info.warnings.append("no ultrasound region found; using the whole image")
+        if guess:
+            note_acquisition(self.info, votes.result())
+
+    def _sample(
+        self, picks: set[int], looks: set[int], votes: AcquisitionVotes
+    ) -> tuple[list[np.ndarray], float]:
+        """Frames ``picks`` small and gray (for the sector detector, with their scale); frames
+        ``looks`` decoded whole, in colour, go to ``votes`` one at a time; in one read."""
+        small: list[np.ndarray] = []
+        scale = 1.0
+        with self._open_pixels() as fh:
+            for item in self._encoded(fh, stop=max(picks | looks, default=-1) + 1):
+                try:
+                    if item[0] in picks:
+                        pixels, scale = self._small_gray(item)
+                        small.append(pixels)
+                    if item[0] in looks:
+                        votes.add(self._decode_with(item)[0], colour=True)
+                except SourceError:
+                    continue  # a bad frame is reported when it is reached
+        return small, scale
 
     def _small_gray(self, item: tuple[int, bytes]) -> tuple[np.ndarray, float]:
         if self._tsyntax == JPEGBaseline8Bit:

@@ -14,15 +14,16 @@ first frame). ``luminance=True`` gives H×W frames (BT.601 luma, as PyAV's ``gra
 otherwise H×W×3 RGB. ``target_size=(h, w)`` lets the reader hand out frames reduced by 1/2, 1/4
 or 1/8 (``frame.scale``) as long as they stay at least that large.
 
-The helpers here (:func:`check_options`, :func:`av_problem`, :class:`PixelConverter`,
-:func:`estimate_from`) are shared with :mod:`.live`.
+A source without any tag saying what it holds has its first frames looked at for spectral
+Doppler, M-mode and colour flow (:mod:`.acquisition_pixels`). The helpers shared with
+:mod:`.live` (:func:`check_options`, :func:`av_problem`, :class:`PixelConverter`,
+:func:`estimate_from`, …) live in :mod:`.video_common` and are importable from here too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from fractions import Fraction
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -30,149 +31,24 @@ from typing import Any
 import numpy as np
 
 from ..errors import SourceError, display_name
-from ..frame import DEFAULT_FPS, MAX_FRAME_PIXELS, Frame, Region, SourceInfo, implausible_fps
+from ..frame import DEFAULT_FPS, MAX_FRAME_PIXELS, Frame, SourceInfo
+from .acquisition_pixels import WORK_SIDE, detect_acquisition, note_acquisition
 from .base import FrameSource, check_regular_file
 from .sanity import echo_warnings
-from .sector import Fan
-
-log = logging.getLogger(__name__)
-
-#: Options :func:`~echostream.stream.sources.open_source` may pass to every reader (the DICOM
-#: reader's keywords). A reader accepts all of them, ignoring those it has no use for; any other
-#: unknown option is a ``TypeError``.
-COMMON_OPTIONS = frozenset(
-    {"luminance", "target_size", "workers", "prefetch", "estimate_region", "name"}
+from .video_common import (
+    COMMON_OPTIONS,
+    REGION_FRAMES,
+    PixelConverter,
+    RegionEstimator,
+    av_problem,
+    check_options,
+    estimate_from,
+    reduced_scale,
+    resolve_estimator,
+    stream_fps,
 )
 
-REGION_FRAMES = 8  # frames of a file handed to the sector detector (their maximum is used)
-_REDUCTIONS = (1 / 8, 1 / 4, 1 / 2)
-
-#: ``estimator(frames, scale=…, full_size=(rows, cols)) -> Fan | Region | None``, the
-#: signature of :func:`echostream.stream.sources.sector.detect_fan`.
-RegionEstimator = Callable[..., "Fan | Region | None"]
-
-
-def check_options(reader: str, options: dict[str, Any]) -> None:
-    """Raise ``TypeError`` naming the options that are neither the reader's nor common ones.
-
-    ``options`` holds what is left after the reader's own keyword arguments were taken.
-
-    >>> check_options("VideoSource", {"workers": 2})
-    >>> check_options("VideoSource", {"colour": 1})
-    Traceback (most recent call last):
-    TypeError: VideoSource got unexpected option(s): colour
-    """
-    unknown = sorted(set(options) - COMMON_OPTIONS)
-    if unknown:
-        raise TypeError(f"{reader} got unexpected option(s): {', '.join(unknown)}")
-
-
-def av_problem(err: BaseException) -> str:
-    """A short, one-line description of a PyAV/FFmpeg (or I/O) error, without the file name."""
-    import av
-
-    if isinstance(err, av.error.ExitError):
-        return "timed out waiting for data"
-    if isinstance(err, av.error.InvalidDataError):
-        return "invalid or unsupported data"
-    if isinstance(err, av.error.FFmpegError):
-        text = err.strerror or type(err).__name__
-        return str(text)[0].lower() + str(text)[1:] if text else type(err).__name__
-    if isinstance(err, TimeoutError):
-        return f"timed out ({err})" if str(err) else "timed out"
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror[0].lower() + err.strerror[1:]
-    return str(err) or type(err).__name__
-
-
-def reduced_scale(width: int, height: int, target_size: tuple[int, int] | None) -> float:
-    """The smallest of 1/8, 1/4, 1/2 that keeps a ``width``×``height`` frame at least
-    ``target_size`` = ``(h, w)``; 1.0 when there is no target or no reduction fits.
-
-    >>> reduced_scale(800, 600, (60, 80)), reduced_scale(800, 600, None)
-    (0.125, 1.0)
-    """
-    if target_size is None:
-        return 1.0
-    th, tw = (int(v) for v in target_size)
-    for scale in _REDUCTIONS:
-        if width * scale >= tw and height * scale >= th:
-            return scale
-    return 1.0
-
-
-class PixelConverter:
-    """Turn PyAV video frames into uint8 arrays (RGB or luminance, optionally reduced).
-
-    The output size is fixed from the first frame's size and ``target_size``;
-    :attr:`scale` is the output size relative to the full frame.
-    """
-
-    def __init__(
-        self, width: int, height: int, luminance: bool, target_size: tuple[int, int] | None
-    ) -> None:
-        self.format = "gray" if luminance else "rgb24"
-        self.scale = reduced_scale(width, height, target_size)
-        self._size: dict[str, Any] = {}
-        if self.scale != 1.0:
-            self._size = {
-                "width": max(1, round(width * self.scale)),
-                "height": max(1, round(height * self.scale)),
-                "interpolation": "AREA",
-            }
-
-    def __call__(self, frame: Any) -> np.ndarray:
-        """``frame`` (an ``av.VideoFrame``) as H×W or H×W×3 uint8."""
-        return np.ascontiguousarray(frame.to_ndarray(format=self.format, **self._size))
-
-
-def resolve_estimator(estimate_region: RegionEstimator | bool | None) -> RegionEstimator | None:
-    """The region estimator to use: a callable as given, ``True`` for the package's sector
-    detector (:func:`echostream.stream.sources.sector.detect_fan`), ``False``/``None`` for
-    none."""
-    if estimate_region is None or estimate_region is False:
-        return None
-    if estimate_region is True:
-        from .sector import detect_fan
-
-        return detect_fan
-    if callable(estimate_region):
-        return estimate_region
-    raise TypeError(f"estimate_region must be a callable or a bool, not {estimate_region!r}")
-
-
-def estimate_from(
-    estimator: RegionEstimator | None,
-    frames: list[np.ndarray],
-    scale: float,
-    full_size: tuple[int, int],
-    info: SourceInfo,
-) -> None:
-    """Run ``estimator`` on the first frames (at ``scale``); set ``info.region`` (and
-    ``info.fan`` for a detected sector) and note the outcome in ``info.warnings``."""
-    if estimator is None or not frames:
-        return
-    found = estimator(frames, scale=scale, full_size=full_size)
-    if found is None:
-        info.warnings.append("no scan sector found in the pixels; using the whole frame")
-        return
-    if isinstance(found, Fan):
-        info.region, info.fan = found.region, found.to_dict()
-    else:
-        info.region = found
-
-
-def stream_fps(stream: Any, warnings: list[str] | None = None) -> tuple[float, str] | None:
-    """``(fps, origin)`` from a PyAV stream's average or guessed rate, or None if unknown (or
-    not plausible: then ``warnings`` says so)."""
-    for rate, origin in ((stream.average_rate, "container"), (stream.guessed_rate, "guessed")):
-        if rate and Fraction(rate) > 0:
-            problem = implausible_fps(float(rate), f"the {origin} frame rate")
-            if problem is None:
-                return float(rate), origin
-            if warnings is not None and problem not in warnings:
-                warnings.append(problem)
-    return None
+log = logging.getLogger(__name__)
 
 
 class VideoSource(FrameSource):
@@ -248,6 +124,10 @@ class VideoSource(FrameSource):
             (height, width),
             self.info,
         )
+        k = min(1.0, WORK_SIDE / max(width, height))  # the detector's own size, any target_size
+        size = {"width": max(1, round(width * k)), "height": max(1, round(height * k))}
+        samples = [f.to_ndarray(format="rgb24", **size) for f, _ in converted[::2]]  # ≤ 4
+        note_acquisition(self.info, detect_acquisition(samples, colour=samples))
         self._pending = _chain(converted, decoded, self._convert)
 
     # -- opening and decoding -------------------------------------------------------------
@@ -362,7 +242,7 @@ class ImageSource(FrameSource):
         self.path = Path(path)
         self.name = display_name(name or str(path))
         check_regular_file(self.path, self.name)
-        pixels, width, height, scale, fmt, pages = self._read(luminance, target_size)
+        pixels, width, height, scale, fmt, pages, sample = self._read(luminance, target_size)
         warnings = [f"only the first of {pages} pages is read"] if pages > 1 else []
         warnings += echo_warnings(pixels, (height, width))
         self.info = SourceInfo(
@@ -379,12 +259,15 @@ class ImageSource(FrameSource):
         estimate_from(
             resolve_estimator(estimate_region), [pixels], scale, (height, width), self.info
         )
+        note_acquisition(self.info, detect_acquisition([sample], colour=[sample]))
         self._pixels = pixels
         self._scale = scale
 
     def _read(
         self, luminance: bool, target_size: tuple[int, int] | None
-    ) -> tuple[np.ndarray, int, int, float, str | None, int]:
+    ) -> tuple[np.ndarray, int, int, float, str | None, int, np.ndarray]:
+        """Pixels (at reduced scale where allowed), size, scale, format, page count, and an
+        RGB copy at most ``WORK_SIDE`` long for the acquisition detector."""
         from PIL import Image, UnidentifiedImageError
 
         try:
@@ -401,6 +284,7 @@ class ImageSource(FrameSource):
                     img.draft("L" if luminance else "RGB", (tw, th))
                 img.load()
                 pixels = _image_array(img, luminance)
+                sample = _image_array(img, False)
         except Image.DecompressionBombError:
             raise SourceError(self.name, _too_large("more pixels than Pillow allows")) from None
         except UnidentifiedImageError:
@@ -408,7 +292,11 @@ class ImageSource(FrameSource):
         except (OSError, ValueError, SyntaxError, EOFError) as err:
             problem = " ".join(str(err).split())[:160] or type(err).__name__
             raise SourceError(self.name, f"image cannot be decoded ({problem})") from None
-        return pixels, width, height, pixels.shape[1] / width, fmt, pages
+        k = min(1.0, WORK_SIDE / max(sample.shape[:2]))
+        if k < 1.0:
+            size = (max(1, round(sample.shape[1] * k)), max(1, round(sample.shape[0] * k)))
+            sample = np.asarray(Image.fromarray(sample).resize(size, Image.Resampling.BOX))
+        return pixels, width, height, pixels.shape[1] / width, fmt, pages, sample
 
     def frames(self) -> Iterator[Frame]:
         yield Frame(pixels=self._pixels, index=0, timestamp=0.0, info=self.info, scale=self._scale)
@@ -435,10 +323,15 @@ def _image_array(img: Any, luminance: bool) -> np.ndarray:
 
 __all__ = [
     "COMMON_OPTIONS",
+    "DEFAULT_FPS",
     "ImageSource",
     "PixelConverter",
+    "RegionEstimator",
     "VideoSource",
     "av_problem",
     "check_options",
     "estimate_from",
+    "reduced_scale",
+    "resolve_estimator",
+    "stream_fps",
 ]
