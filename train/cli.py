@@ -60,7 +60,9 @@ def simulate(
         "",
         "--ablate",
         help="Comma-separated realism features to switch off, to measure what they do: "
-        "specular, anisotropy, lung, fat, texture, blotch, display, aim, framing, pathology.",
+        "specular, anisotropy, lung, fat, texture, blotch, display, aim, framing, pathology, "
+        "moderator_band, coronary_sinus, descending_aorta, smoke, foreshortening, letterbox, "
+        "echonet, colour_flow.",
     ),
     gallery: Path | None = typer.Option(
         None, "--gallery", help="Write a view × vendor picture (PNG) instead."
@@ -71,6 +73,12 @@ def simulate(
         help="With --gallery: real labelled files (a folder with labels.csv) shown beside "
         "simulated cines, per view, as the model sees them.",
     ),
+    features: bool = typer.Option(
+        False,
+        "--features",
+        help="With --gallery: one row per realism feature of issue 13 (cines with it, then "
+        "one without; a real frame first with --beside).",
+    ),
 ) -> None:
     """Write a simulated echo dataset (cines + manifest.csv), or the gallery picture.
 
@@ -80,7 +88,9 @@ def simulate(
 
     console = Console(stderr=True)
     if gallery is not None:
-        path = _write_gallery(gallery, beside, seed=seed, views=views, vendors=vendors)
+        path = _write_gallery(
+            gallery, beside, seed=seed, views=views, vendors=vendors, features=features
+        )
         console.print(f"gallery written: {path}")
         return
     if out is None:
@@ -110,7 +120,7 @@ def simulate(
 
 
 def _write_gallery(
-    gallery: Path, beside: Path | None, *, seed: int, views: str, vendors: str
+    gallery: Path, beside: Path | None, *, seed: int, views: str, vendors: str, features: bool
 ) -> Path:
     """``simulate --gallery``: the view × vendor picture, or simulated beside real files."""
     from echostream.train.simulator.gallery import write_gallery
@@ -121,8 +131,8 @@ def _write_gallery(
         bad = [v for v in vend if v not in VENDORS]
         if bad:
             raise ValueError(f"unknown vendor(s) {', '.join(bad)}")
-        if beside is not None:
-            return write_gallery(gallery, beside=beside, seed=seed)
+        if features or beside is not None:
+            return write_gallery(gallery, beside=beside, features=features, seed=seed)
         return write_gallery(gallery, seed=seed, views=_split(views), vendors=vend)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None

@@ -20,6 +20,8 @@ import numpy as np
 from echostream.stream.views import VIEWS
 
 from .body import body_maps
+from .cine_extras import APICAL, CineExtras, cine_extras_rng, foreshorten, patient_anatomy
+from .display import DISPLAY_KINDS, Display, DisplayMode
 from .frames import Breathing, FrameImager, Scanner
 from .heart import Heart, HeartParams
 from .physics import DEPTH_RANGE, DEPTH_RANGE_DEFAULT, Acquisition, BeamImager
@@ -42,6 +44,15 @@ REALISM_FEATURES = (
     "aim",  # A4C/A5C aimed along the septum so the RV is in the sector (poses.view_pose)
     "framing",  # depth by acoustic window (LV-focused apical views), 68-92° sectors
     "pathology",  # pericardial effusions and dilated right ventricles (heart.HeartParams)
+    # issue 13, each drawn from its own stream (cine_extras): off leaves other pixels alone
+    "moderator_band",  # bright band across the RV's apical third (anatomy_extra)
+    "coronary_sinus",  # round echolucent tube in the posterior AV groove (anatomy_extra)
+    "descending_aorta",  # round vessel with a bright wall behind the LA (anatomy_extra)
+    "smoke",  # faint swirling clutter moving with the blood, none to moderate (smoke)
+    "foreshortening",  # apical probe too high: short, round LV in 30 % of them (cine_extras)
+    "letterbox",  # the screen in a black frame of another aspect ratio, 10 % (display)
+    "echonet",  # sector cropped to a square, 112×112, no UI, 6 % (display)
+    "colour_flow",  # a colour Doppler box with red/blue mosaic, 4 % (colour)
 )
 # Sweeps stay inside one acoustic window; SUB4C has no neighbour there and does not sweep.
 SWEEP_PARTNER = {
@@ -101,8 +112,13 @@ class CineSpec:
     quality: float | None = None  # acoustic window 0 (poor) … 1 (excellent); None: the patient's
     wobble: float = 0.0  # sweeps: hand-held drift towards the partner view while holding (0–0.45)
     ablate: tuple[str, ...] = ()  # realism features switched off (REALISM_FEATURES), for studies
+    display: str = ""  # "": drawn per cine; or one of display.DISPLAY_KINDS
 
     def __post_init__(self) -> None:
+        if self.display and self.display not in DISPLAY_KINDS:
+            raise ValueError(
+                f"unknown display {self.display!r}; expected one of {', '.join(DISPLAY_KINDS)}"
+            )
         if self.quality is not None and not 0.0 <= self.quality <= 1.0:
             raise ValueError(f"quality must be in [0, 1], not {self.quality}")
         if not 0.0 <= self.wobble <= 0.45:
@@ -225,23 +241,32 @@ def render_cine(spec: CineSpec) -> Cine:
     patient = make_patient(spec.seed, spec.patient)
     rng = _cine_rng(spec)  # every draw below comes from it, in this order
     off = set(spec.ablate)
+    extras = CineExtras.sample(
+        cine_extras_rng(spec.seed, spec.patient, ALL_VIEWS.index(spec.view) + 1, spec.sweep)
+    )
     heart = Heart(
         patient.heart,
         fat="fat" not in off,
         texture="texture" not in off,
         pathology="pathology" not in off,
+        extra=patient_anatomy(spec.seed, spec.patient),
+        off=frozenset(off),
     )
     hr = float(np.clip(patient.hr + rng.normal(0, 4), 45, 115))
     fps = float(rng.integers(30, 81))  # scanners report whole frame rates
     n = spec.n_frames or int(np.clip(round(fps * 60 / hr), 30, 60))
-    scanner, quality = _set_up_scanner(spec, patient, hr, fps, rng, off)
+    scanner, quality = _set_up_scanner(spec, patient, hr, fps, rng, off, extras)
     pose, info = view_pose(spec.view, heart, rng, aim="aim" not in off)
     partner = SWEEP_PARTNER.get(spec.view) if spec.sweep else None
     pose_b = view_pose(partner, heart, rng, aim="aim" not in off)[0] if partner else None
+    short = extras.foreshorten_deg if "foreshortening" not in off else 0.0
+    if spec.view in APICAL:  # the probe too high for the whole cine (sweeps stay apical)
+        pose = foreshorten(pose, heart, short)
+        pose_b = foreshorten(pose_b, heart, short) if pose_b is not None else None
     t0 = rng.uniform(0, 60.0 / hr)
     breathing = Breathing.sample(rng)
     frame_rng = np.random.default_rng(rng.integers(2**63))
-    imager = FrameImager(heart, patient.scale, hr, scanner, breathing, frame_rng, off)
+    imager = FrameImager(heart, patient.scale, hr, scanner, breathing, frame_rng, off, extras)
 
     frames: list[Arr] = []
     labels: list[str] = []
@@ -253,7 +278,7 @@ def render_cine(spec: CineSpec) -> Cine:
         labels.append(spec.view if w <= 0.5 else str(partner))
         moving.append(0.0 < w < 1.0)
         frames.append(imager.frame(cur, t0 + i / fps))
-    acq, screen = scanner.acq, scanner.screen
+    acq, display = scanner.acq, scanner.display
     info.update(
         depth_cm=acq.depth_cm,
         sector_deg=acq.sector_deg,
@@ -261,14 +286,18 @@ def render_cine(spec: CineSpec) -> Cine:
         f0_mhz=acq.f0_mhz,
         dynamic_range_db=acq.dynamic_range_db,
         sweep_partner=partner or "",
+        display=display.mode.kind,
+        foreshorten_deg=short if spec.view in APICAL else 0.0,
+        smoke_level=imager.smoke.p.level if imager.smoke is not None else 0.0,
+        colour_flow=imager.colour is not None,
     )
     return Cine(
         frames,
         fps,
         labels,
-        screen.region,
-        screen.px_per_cm,
-        int(screen.apex[1]),
+        display.region,
+        display.px_per_cm,
+        int(display.apex_y),
         hr,
         patient,
         info,
@@ -289,6 +318,7 @@ def _set_up_scanner(
     fps: float,
     rng: np.random.Generator,
     off: set[str],
+    extras: CineExtras,
 ) -> tuple[Scanner, float]:
     """The cine's acquisition, beam imager, body maps and screen, and its window quality."""
     style = VENDORS[spec.vendor]
@@ -318,8 +348,19 @@ def _set_up_scanner(
         power=str(rng.choice(["Low", "Med", "Gen", "Pen"])),
         preset=str(rng.choice(["Adult Echo", "Adult Cardiac", "Cardiac"])),
     )
-    screen = Screen(style, acq, text, size=spec.size, hr=hr)
-    return Scanner(acq, imager, body, screen), quality
+    mode = _display_mode(spec, extras.display, off)
+    outer = spec.size or style.size
+    screen = Screen(style, acq, text, size=mode.screen_size(outer), hr=hr)
+    return Scanner(acq, imager, body, screen, Display(mode, screen, outer)), quality
+
+
+def _display_mode(spec: CineSpec, drawn: DisplayMode, off: set[str]) -> DisplayMode:
+    """The drawn display mode, or the one ``spec.display`` asks for; an ablated kind shows
+    the plain screen."""
+    from dataclasses import replace
+
+    mode = replace(drawn, kind=spec.display) if spec.display else drawn
+    return replace(mode, kind="screen") if mode.kind in off else mode
 
 
 def _ablate_acquisition(acq: Acquisition, off: set[str]) -> Acquisition:

@@ -13,10 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .body import BodyMaps
+from .cine_extras import CineExtras
+from .colour import ColourFlow
 from .cycle import cardiac_state, respiration
+from .display import Display
 from .heart import Heart
 from .physics import Acquisition, BeamImager, cell_hash
 from .poses import Pose
+from .smoke import Smoke, smoke_field
 from .vendors import Screen
 
 Arr = np.ndarray
@@ -42,12 +46,14 @@ class Breathing:
 
 @dataclass(frozen=True)
 class Scanner:
-    """One cine's scanner set-up: acquisition, beam imager, body maps and screen."""
+    """One cine's scanner set-up: acquisition, beam imager, body maps, screen and how the
+    screen reaches the file (``display``)."""
 
     acq: Acquisition
     imager: BeamImager
     body: BodyMaps
     screen: Screen
+    display: Display
 
 
 class FrameImager:
@@ -62,6 +68,7 @@ class FrameImager:
         breathing: Breathing,
         rng: np.random.Generator,
         off: set[str],
+        extras: CineExtras | None = None,
     ) -> None:
         acq, body = scanner.acq, scanner.body
         self.heart, self.scale, self.hr = heart, scale, hr
@@ -75,6 +82,12 @@ class FrameImager:
         )  # probe-fixed speckle (a different slice of the table)
         self.margin = 2.4 + breathing.amplitude / scale
         self._points: tuple[Pose, tuple[Arr, Arr, Arr], list[Arr | None]] | None = None
+        self.smoke: Smoke | None = None
+        self.colour: ColourFlow | None = None
+        if extras is not None and extras.smoke.level > 0 and "smoke" not in off:
+            self.smoke = Smoke(extras.smoke, heart.landmarks["centre"], hr)
+        if extras is not None and extras.colour.on and "colour_flow" not in off:
+            self.colour = ColourFlow(extras.colour, acq, scanner.screen)
 
     def _plane_points(self, pose: Pose) -> tuple[tuple[Arr, Arr, Arr], list[Arr | None]]:
         """The plane's sample points and the heart's cull lists (kept while the plane is)."""
@@ -95,6 +108,7 @@ class FrameImager:
             x - d * br.direction[0], y - d * br.direction[1], z - d * br.direction[2], st
         )
         echo, tissue, inside, imp = heart.paint(x0, y0, z0, st, cull)
+        blood = inside & ~tissue
         imp = np.where(inside, imp, body.imp[::2])  # the anatomy is on every other sample
         if "anisotropy" not in off:
             echo = echo * imager.anisotropy(tissue & inside, self.samples_per_cm / 2)
@@ -111,8 +125,15 @@ class FrameImager:
         cells = cell_hash(a, b, c)
         static_echo = np.where(inside, self.static_heart, self.static_body)
         zfield = imager.scatterers(echo, tissue, cells, self.rng, static_echo, self.static_field)
+        if self.smoke is not None:
+            s_echo, sa, sb, sc = self.smoke.plane((x0, y0, z0), blood, t, pose)
+            moving = (_upsample(sa, n_samples), _upsample(sb, n_samples), _upsample(sc, n_samples))
+            zfield += smoke_field(_repeat(s_echo, n_samples), moving, imager.table)
         env = imager.envelope(zfield, self.rng, body.gain)
-        return self.scanner.screen.compose(imager.log_compress(env), t)
+        overlay = None
+        if self.colour is not None:
+            overlay = self.colour.overlay(_repeat(blood, n_samples), t)
+        return self.scanner.display.present(imager.log_compress(env), t, overlay)
 
 
 def _upsample(q: Arr, n: int) -> Arr:

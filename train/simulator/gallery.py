@@ -111,9 +111,24 @@ def beside_image(
     return canvas
 
 
-def write_gallery(path: str | Path, *, beside: str | Path | None = None, **kw: object) -> Path:
+def write_gallery(
+    path: str | Path,
+    *,
+    beside: str | Path | None = None,
+    features: bool = False,
+    **kw: object,
+) -> Path:
+    """The view × vendor picture; with ``beside``, real files beside simulated cines; with
+    ``features``, one row per issue-13 realism feature (a real frame first when ``beside``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = beside_image(beside, **kw) if beside else gallery_image(**kw)  # type: ignore[arg-type]
+    if features:
+        from .gallery_features import features_image
+
+        image = features_image(seed=int(kw.get("seed", 0)), beside=beside)  # type: ignore[call-overload]
+    elif beside:
+        image = beside_image(beside, **kw)  # type: ignore[arg-type]
+    else:
+        image = gallery_image(**kw)  # type: ignore[arg-type]
     image.save(path, optimize=True)
     return path

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .anatomy_extra import ExtraAnatomy, extra_layers
 from .cycle import CardiacState
 from .shapes import Cylinder, Difference, Ellipsoid, Solid, Valve, frame_from_axis, unit
 
@@ -252,8 +253,17 @@ class Heart:
     """The heart of one patient; ``landmarks`` hold the points views aim at."""
 
     def __init__(
-        self, p: HeartParams, *, fat: bool = True, texture: bool = True, pathology: bool = True
+        self,
+        p: HeartParams,
+        *,
+        fat: bool = True,
+        texture: bool = True,
+        pathology: bool = True,
+        extra: ExtraAnatomy | None = None,
+        off: frozenset[str] = frozenset(),
     ) -> None:
+        """``extra``: the moderator band, coronary sinus and descending aorta
+        (``anatomy_extra``), each left out when named in ``off``; None: none of them."""
         if not pathology:
             p = replace(p, effusion=0.0, rv_dilation=1.0)
         self.p = p
@@ -261,7 +271,8 @@ class Heart:
         g = _Geometry.of(p)
         self.z_base = g.zb
         self.z_top = g.zb + 5.5
-        self.structures: list[tuple[str, Solid]] = _layers(g, p, fat)
+        under, over = extra_layers(g, p, extra, off) if extra is not None else ([], [])
+        self.structures: list[tuple[str, Solid]] = [*under, *_layers(g, p, fat), *over]
         self.valves: list[tuple[str, Valve]] = _valves(g)
         self.landmarks = {
             "apex": np.array([0.0, 0.0, 0.0]),

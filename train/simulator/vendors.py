@@ -279,15 +279,18 @@ class Screen:
         else:
             d.polygon([(mx - r, my - r), (mx + r, my - r), (mx, my + r)], fill=colour)
 
-    def compose(self, polar: Arr, t: float) -> Arr:
-        """The screen at time ``t`` (s from an R wave) with ``polar`` display values in [0, 1]."""
+    def compose(self, polar: Arr, t: float, *, ui: bool = True) -> Arr:
+        """The screen at time ``t`` (s from an R wave) with ``polar`` display values in [0, 1];
+        ``ui=False``: the fan alone on black (no text, scale, marker or ECG)."""
         vals = self.scan.values(polar)
         full = np.zeros(self.width * self.height, dtype=np.uint8)
         full[self.scan.pixels] = np.clip(vals * 255.0 + 0.5, 0, 255).astype(np.uint8)
         out = np.take(self.lut, full, axis=0)  # lut[0] is black, the base is black in the fan
-        out += self.base_flat
+        if ui:
+            out += self.base_flat
         out = out.reshape(self.height, self.width, 3)
-        self._draw_ecg(out, t)
+        if ui:
+            self._draw_ecg(out, t)
         return out
 
     def _draw_ecg(self, out: Arr, t: float) -> None:
