@@ -6,14 +6,18 @@ Two layouts are read:
   ``_``/``-`` ignored; sub-folders are searched; a folder ``OTHER`` and folders that are no
   view are listed as skipped);
 - files plus a labels CSV (``SRC/labels.csv`` or ``--labels FILE``): ``file,view[,patient]``,
-  the format ``echostream evaluate`` reads (:func:`~echostream.train.manifest.read_manifest`).
+  the format ``echostream evaluate`` reads (:func:`~echostream.train.manifest.read_manifest`);
+  with ``start,end[,frames]`` columns (``echostream annotate``'s output) each row labels a part
+  of a cine, and parts that are not the whole cine become files of their own under
+  ``OUT/.segments/`` (:mod:`~echostream.train.import_segments`).
 
 Each file is opened by the runtime's readers (header only: :func:`open_source`): unreadable
 files, and spectral Doppler and M-mode acquisitions (the readers' acquisition kind, from the
-DICOM ultrasound regions and Image Type) are skipped with their reason. The patient is the
-CSV's ``patient`` column, else the DICOM PatientID (after ``echostream anonymize``, a
-pseudonym), else the study (StudyInstanceUID), else the file itself; it is stored only as a
-keyed hash (:mod:`~echostream.train.import_identity`). The vendor comes from the header.
+DICOM ultrasound regions and Image Type, else seen in the pixels) are skipped with their
+reason. The patient is the CSV's ``patient`` column, else the DICOM PatientID (after
+``echostream anonymize``, a pseudonym), else the study (StudyInstanceUID), else the file
+itself; it is stored only as a keyed hash (:mod:`~echostream.train.import_identity`). The
+vendor comes from the header.
 
 Written into ``OUT`` (default ``SRC``): ``manifest.csv`` (the training manifest: ``path``
 relative to ``OUT``, hashed ``patient_id`` and ``study_id``, ``vendor``, ``model``, ``view``,
@@ -144,12 +148,19 @@ def view_folder_files(src: Path) -> tuple[list[LabelledFile], list[Problem]]:
 
 
 def find_labelled_files(
-    src: Path, labels: Path | None = None
+    src: Path, labels: Path | None = None, out: Path | None = None
 ) -> tuple[list[LabelledFile], list[Problem], str]:
     """``(files, problems, layout)`` from ``labels`` (or ``SRC/labels.csv``), else from the
-    view folders of ``src``."""
+    view folders of ``src``. Parts of cines (a labels CSV with frame ranges) are written under
+    ``OUT/.segments/`` (``out``: default ``src``)."""
     csv_path = labels if labels is not None else src / LABELS_NAME
     if labels is not None or csv_path.is_file():
+        from .import_segments import has_ranges, ranged_label_files
+
+        if csv_path.is_file() and has_ranges(csv_path):
+            files, problems, parts = ranged_label_files(csv_path, src if out is None else out)
+            layout = f"labels file with frame ranges ({csv_path.name}; {parts} split part(s))"
+            return files, problems, layout
         manifest = read_manifest(csv_path)
         files = [  # a patient that is the file's own path: none was given (see read_manifest)
             LabelledFile(e.path, e.view, "" if e.patient_id == e.key else e.patient_id)
@@ -190,7 +201,9 @@ def probe_file(file: LabelledFile, key: str, secret: bytes) -> dict[str, Any] | 
         return Problem(key, f"unreadable ({type(err).__name__})")
     if info.acquisition in SKIPPED_KINDS:
         what = SKIPPED_KINDS[info.acquisition]
-        return Problem(key, f"{what} acquisition (DICOM regions / Image Type): not a view, skipped")
+        from echostream.stream.sources.acquisition_pixels import acquisition_reason
+
+        return Problem(key, f"{what} acquisition ({acquisition_reason(info)}): not a view, skipped")
     ident = read_identity(file.path) if info.kind == "dicom" else DicomIdentity()
     source, value = _patient(file, ident, key)
     return {
@@ -208,7 +221,12 @@ def probe_file(file: LabelledFile, key: str, secret: bytes) -> dict[str, Any] | 
 
 
 def _reason_kind(reason: str) -> str:
-    for words in (*SKIPPED_KINDS.values(), "labelled OTHER", "not a view folder"):
+    for words in (
+        *SKIPPED_KINDS.values(),
+        "labelled OTHER",
+        "skipped by the annotator",
+        "not a view folder",
+    ):
         if reason.startswith(words):
             return words
     return "other" if "view" in reason or "listed" in reason else "unreadable"
@@ -223,7 +241,7 @@ def _check_out(out: Path) -> None:
         )
 
 
-def _relative_key(path: Path, out: Path) -> str:
+def relative_key(path: Path, out: Path) -> str:
     """``path`` relative to ``out`` (links not followed: the user's names stay as given)."""
     return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(out))).as_posix()
 
@@ -277,12 +295,12 @@ def import_folder(
         raise FileNotFoundError(f"{src}: no such folder")
     _check_out(out)
     secret = patient_key(key_file)
-    files, problems, layout = find_labelled_files(src, labels)
+    files, problems, layout = find_labelled_files(src, labels, out)
     rows: list[dict[str, Any]] = []
     with progress_bar(progress, remaining=True) as bar:
         task = bar.add_task(f"import: reading {len(files)} headers", total=len(files))
         for file in files:
-            found = probe_file(file, _relative_key(file.path, out), secret)
+            found = probe_file(file, relative_key(file.path, out), secret)
             if isinstance(found, Problem):
                 problems.append(found)
             else:
