@@ -64,6 +64,12 @@ def simulate(
         "moderator_band, coronary_sinus, descending_aorta, smoke, foreshortening, letterbox, "
         "echonet, colour_flow.",
     ),
+    display: str = typer.Option(
+        "",
+        "--display",
+        help="Every cine as: screen (a scanner's screen) | letterbox (a screen in black bars) "
+        "| echonet (112×112, sector only, no screen). Default: drawn per cine.",
+    ),
     gallery: Path | None = typer.Option(
         None, "--gallery", help="Write a view × vendor picture (PNG) instead."
     ),
@@ -113,6 +119,7 @@ def simulate(
             scale=scale,
             sweep=sweep,
             ablate=_split(ablate) if ablate else (),
+            display=display,
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None

@@ -14,7 +14,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def experiment(
         name: str = typer.Argument(
             ...,
-            help="exp2 | exp3 | exp4 | all (exp1-exp4, then the report) | labels (accuracy vs labelled patients, by start), or a YAML file",
+            help="exp2 | exp3 | exp4 | all (exp1-exp4, then the report) | labels (accuracy "
+            "against labelled patients, by start), or a YAML file",
         ),
         data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),
         scale: str = typer.Option(

@@ -24,6 +24,7 @@ import numpy as np
 from echostream.stream.views import NEIGHBOURS, VIEWS
 
 from .cine import ALL_VIEWS, REALISM_FEATURES, Cine, CineSpec, render_cine
+from .display import DISPLAY_KINDS
 from .poses import OTHER
 from .vendors import VENDORS
 
@@ -66,6 +67,7 @@ class DatasetConfig:
     scale: float | None = None  # alternative to size: fraction of the vendor's screen
     sweep: bool = False
     ablate: tuple[str, ...] = ()  # realism features switched off (cine.REALISM_FEATURES)
+    display: str = ""  # "": drawn per cine; else every cine screen | letterbox | echonet
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -99,6 +101,10 @@ def check_config(cfg: DatasetConfig) -> None:
         raise ValueError(f"--frames-per-cine must be in 1..2000, not {cfg.n_frames}")
     if cfg.size is not None and (cfg.size[0] < 64 or cfg.size[1] < 48):
         raise ValueError(f"--size {cfg.size[0]}x{cfg.size[1]} is too small (min 64x48)")
+    if cfg.display and cfg.display not in DISPLAY_KINDS:
+        raise ValueError(
+            f"--display must be one of {', '.join(DISPLAY_KINDS)}, not {cfg.display!r}"
+        )
     bad = [f for f in cfg.ablate if f not in REALISM_FEATURES]
     if bad:
         raise ValueError(
@@ -167,6 +173,7 @@ def plan(cfg: DatasetConfig) -> list[Job]:
                         n_frames=cfg.n_frames,
                         sweep=cfg.sweep,
                         ablate=tuple(cfg.ablate),
+                        display=cfg.display,
                     ),
                     rel_path=f"{pid}/{sid}/{series}.{ext}",
                     patient_id=pid,
