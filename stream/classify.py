@@ -26,17 +26,20 @@ from .pipeline import Engine, FrameResult, run_file
 from .sources import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from .sources.acquisition_pixels import acquisition_reason
 from .temporal import TemporalChain, describe_config
-from .verdict import cine_verdict
+from .unknown import UNKNOWN, UnknownRule
+from .verdict import CineVerdict, cine_verdict
 
 #: Acquisitions that are not a view to classify: reported as such.
 NOT_CLASSIFIED = (AcquisitionKind.DOPPLER, AcquisitionKind.MMODE)
 KNOWN_SUFFIXES = DICOM_SUFFIXES | VIDEO_SUFFIXES | IMAGE_SUFFIXES
 CSV_FIELDS = [
     "path", "status", "view", "confidence", "vote_share", "by_mean", "second", "frames",
-    "fps", "frames_per_s", "time_s", "acquisition", "vendor", "transfer_syntax", "error",
+    "fps", "frames_per_s", "time_s", "acquisition", "vendor", "transfer_syntax", "reason",
+    "error",
 ]  # fmt: skip
 FRAME_CSV_FIELDS = [
     "path", "index", "timestamp", "raw", "raw_prob", "label", "confidence", "uncertain",
+    "reason",
 ]  # fmt: skip
 #: Decimals kept in reports (the cine's fps: DICOM FrameTime 33.333 ms is 30.0003 fps).
 DECIMALS = {"fps": 3, "frames_per_s": 1, "time_s": 3, "confidence": 4, "vote_share": 4}
@@ -46,8 +49,10 @@ DECIMALS = {"fps": 3, "frames_per_s": 1, "time_s": 3, "confidence": 4, "vote_sha
 class CineResult:
     """One file's outcome. ``status``: ``"ok"``, ``"not_classified"`` (Doppler, M-mode:
     ``reason`` says how that was known, from the DICOM header or seen in the pixels) or
-    ``"error"`` (``error`` holds the one-line reason). ``fps`` is the cine's own frame rate,
-    ``frames_per_s`` how fast it was classified."""
+    ``"error"`` (``error`` holds the one-line reason). An ``"ok"`` cine whose ``view`` is
+    ``"unknown"`` is none of the model's views (``reason`` says why; ``top2`` still names the
+    best known views). ``fps`` is the cine's own frame rate, ``frames_per_s`` how fast it was
+    classified."""
 
     path: str
     status: str
@@ -224,7 +229,8 @@ def classify_file(
                 result.frames = info.n_frames or 0
                 result.time_s = time.perf_counter() - t0
                 return result
-            chain = TemporalChain.from_config(smoother_cfg, fps=info.fps)
+            rule = UnknownRule.from_info(engine.info)
+            chain = TemporalChain.from_config(smoother_cfg, fps=info.fps, unknown=rule)
             rows = _observed(
                 run_file(
                     engine,
@@ -245,31 +251,49 @@ def classify_file(
     if not rows:
         return CineResult(path=name, status="error", error=f"{name}: no frames", time_s=elapsed)
     probs = np.stack([r.probs for r in rows])  # (N, K)
-    verdict = cine_verdict(probs, engine.labels)
+    apply_verdict(result, cine_verdict(probs, engine.labels, unknown=rule))
+    result.frames = len(rows)
+    result.time_s = elapsed
+    result.frames_per_s = len(rows) / elapsed if elapsed > 0 else None
+    if per_frame:
+        result.per_frame = frame_rows(rows, engine.labels, rule)
+    return result
+
+
+def apply_verdict(result: CineResult, verdict: CineVerdict) -> None:
+    """Copy a cine's verdict into its result (view, confidence, vote share, top-2; for an
+    ``unknown`` cine, why)."""
     result.view = verdict.label
     result.confidence = verdict.confidence
     result.vote_share = verdict.vote_share
     result.by_mean = verdict.by_mean
     result.top2 = [asdict(c) for c in verdict.top2]
-    result.frames = len(rows)
-    result.time_s = elapsed
-    result.frames_per_s = len(rows) / elapsed if elapsed > 0 else None
-    if per_frame:
-        labels = engine.labels
-        result.per_frame = [
+    if verdict.reason is not None:
+        result.reason = verdict.reason
+
+
+def frame_rows(
+    rows: Sequence[FrameResult], labels: Sequence[str], rule: UnknownRule
+) -> list[dict[str, Any]]:
+    """One dict per frame: ``raw`` (this frame alone: a view or ``"unknown"``), ``label`` (after
+    the temporal stages: a view, ``"unknown"`` or ``"uncertain"``), ``reason`` (why unknown)."""
+    raw_reasons = rule.reasons(np.stack([r.probs for r in rows])) if rows else []
+    out = []
+    for r, raw_reason in zip(rows, raw_reasons, strict=True):
+        out.append(
             {
                 "index": r.index,
                 "timestamp": round(r.timestamp, 4),
-                "raw": labels[int(np.argmax(r.probs))],
+                "raw": UNKNOWN if raw_reason else labels[int(np.argmax(r.probs))],
                 "raw_prob": float(np.max(r.probs)),
                 "label": r.pred.label(labels),
                 "confidence": r.pred.confidence,
                 "uncertain": r.pred.uncertain,
+                "reason": r.pred.reason if r.pred.unknown else None,
                 "probs": {lab: round(float(p), 5) for lab, p in zip(labels, r.probs, strict=True)},
             }
-            for r in rows
-        ]
-    return result
+        )
+    return out
 
 
 def default_workers() -> int:
@@ -291,6 +315,7 @@ def classify_paths(
     each path into what the report shows (e.g. a :class:`~echostream.stream.names.PathNamer`)."""
     reader, backend = cfg.get("reader", {}), cfg.get("backend", {})
     report = ClassifyReport(model=engine.describe(), smoother=describe_config(cfg.get("smoother")))
+    report.model["unknown_rule"] = UnknownRule.from_info(engine.info).describe()
     for f in files:
         res = classify_file(
             engine,

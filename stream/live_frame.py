@@ -19,7 +19,8 @@ import numpy as np
 
 from .frame import Frame
 from .pipeline import Engine, FrameResult, frame_result
-from .temporal import Stage
+from .temporal import Stage, TemporalChain, UnknownGate
+from .unknown import UnknownRule
 
 if TYPE_CHECKING:
     from .overlay import OverlayStyle, ScreenMask
@@ -28,11 +29,14 @@ if TYPE_CHECKING:
 class LiveLabeller:
     """Labels a stream's frames one at a time with ``engine`` and ``chain``; :attr:`fps` is the
     rate labels come out at (an exponential average of the instantaneous rate: 0.9 old, 0.1
-    new; None until two frames were labelled)."""
+    new; None until two frames were labelled). The model file's unknown-view rule
+    (:mod:`~echostream.stream.unknown`) marks each frame before ``chain`` when ``chain`` does not
+    start with it already, so a live stream shows "unknown view" as a file's verdict would."""
 
     def __init__(self, engine: Engine, chain: Stage) -> None:
         self.engine = engine
         self.chain = chain
+        self._gate = _missing_gate(engine, chain)
         self.fps: float | None = None
         self._t_prev: float | None = None
 
@@ -55,7 +59,7 @@ class LiveLabeller:
         t1 = time.perf_counter()
         probs = self.engine.backend.predict(x[None])[0]  # (K,)
         t2 = time.perf_counter()
-        pred = self.chain.update(probs)
+        pred = self.chain.update(probs if self._gate is None else self._gate.update(probs))
         t3 = time.perf_counter()
         self._tick(t3)
         stage_ms = (decode_ms, pre_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
@@ -66,6 +70,19 @@ class LiveLabeller:
             inst = 1.0 / (t - self._t_prev)
             self.fps = inst if self.fps is None else 0.9 * self.fps + 0.1 * inst
         self._t_prev = t
+
+
+def _missing_gate(engine: Engine, chain: Stage) -> UnknownGate | None:
+    """The gate of ``engine``'s unknown-view rule, unless the rule rejects nothing or ``chain``
+    has its gate first already."""
+    info = getattr(engine, "info", None)
+    if info is None:
+        return None
+    rule = UnknownRule.from_info(info)
+    stages = chain.stages if isinstance(chain, TemporalChain) else [chain]
+    if not rule.active or (stages and isinstance(stages[0], UnknownGate)):
+        return None
+    return UnknownGate(rule)
 
 
 def draw_result(

@@ -25,6 +25,11 @@ key (``echostream.`` + …)        value
 ``calibration``                  dict, optional: ``temperature`` (the logits are divided by it
                                  before the softmax; 1 = none), how and on what it was fitted
                                  (``echostream calibrate``)
+``unknown``                      dict, optional: the unknown-view threshold (``score``:
+                                 ``"max_softmax"``, ``threshold``, what it was fitted on and
+                                 measured there; ``echostream calibrate --unknown``); see
+                                 :mod:`echostream.stream.unknown`. A label ``"OTHER"`` is the
+                                 trained unknown class.
 ===============================  ==========================================================
 
 >>> info = ModelInfo.from_onnx("model.onnx")  # doctest: +SKIP
@@ -92,6 +97,7 @@ class ModelInfo:
     checkpoint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
+    unknown: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT_VERSION
     # Read from the graph, not from the metadata:
     input_name: str = "input"
@@ -242,6 +248,9 @@ class ModelInfo:
             raise ValueError("labels are empty")
         if not self.temperature > 0:
             raise ValueError(f"calibration temperature must be positive, got {self.temperature}")
+        from .unknown import check_unknown_entry
+
+        check_unknown_entry(self.unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

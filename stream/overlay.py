@@ -1,7 +1,9 @@
 """Draw the live label overlay onto a frame with Pillow.
 
 The panel (top-left) shows the current view and a confidence bar, the top-3 probabilities, an
-"uncertain" state, and the stream's fps and frame-to-label latency. Gray and RGB frames both
+"uncertain" state ("uncertain: A4C 42%": one of the views, unsure), "unknown view" (not one of
+the model's views: no view name, no confidence bar) and the stream's fps and frame-to-label
+latency. Gray and RGB frames both
 come back as RGB ``uint8``.
 
 Annotated frames leave the process (a video file, the live view page, the demo), so by default
@@ -47,6 +49,7 @@ class OverlayStyle:
     panel_darken: float = 0.35  # panel background = pixels × this
     color_ok: tuple[int, int, int] = (80, 220, 120)
     color_uncertain: tuple[int, int, int] = (255, 190, 40)
+    color_unknown: tuple[int, int, int] = (255, 110, 110)
     color_text: tuple[int, int, int] = (235, 235, 235)
     color_bar_bg: tuple[int, int, int] = (70, 70, 70)
     color_bar: tuple[int, int, int] = (120, 170, 255)
@@ -101,10 +104,7 @@ def draw_overlay(
     line = int(st.text_px * s * 1.35)
     bar_h = max(3, int(6 * s))
     k = min(st.top_k, len(labels))
-    head = ""
-    if pred is not None:
-        name = labels[pred.index]
-        head = f"{'uncertain: ' if pred.uncertain else ''}{name}  {pred.confidence:.0%}"
+    head = "" if pred is None else headline(pred, labels)
     panel_w = min(w, max(int(st.panel_width * s), int(title.getlength(head)) + 2 * pad))
     panel_h = min(h, pad * 3 + int(st.title_px * s * 1.2) + bar_h + line * (k + 1))
     # Only the panel goes through Pillow: no full-frame copies on the live sink thread.
@@ -116,12 +116,17 @@ def draw_overlay(
         draw.text((x, y), "waiting…", font=title, fill=st.color_text)
         y += int(st.title_px * s * 1.2)
     else:
-        color = st.color_uncertain if pred.uncertain else st.color_ok
+        color = (
+            st.color_unknown
+            if pred.unknown
+            else (st.color_uncertain if pred.uncertain else st.color_ok)
+        )
         draw.text((x, y), head, font=title, fill=color)
         y += int(st.title_px * s * 1.2)
         bar_w = panel_w - 2 * pad
         draw.rectangle((x, y, x + bar_w, y + bar_h), fill=st.color_bar_bg)
-        draw.rectangle((x, y, x + int(bar_w * pred.confidence), y + bar_h), fill=color)
+        if not pred.unknown:  # no view: no confidence in one
+            draw.rectangle((x, y, x + int(bar_w * pred.confidence), y + bar_h), fill=color)
         y += bar_h + pad
         for i, p in pred.top(k):
             mini = int((panel_w - 2 * pad) * 0.35)
@@ -143,6 +148,20 @@ def draw_overlay(
         draw.text((x, y), " · ".join(facts), font=text, fill=st.color_text)
     rgb[:panel_h, :panel_w] = np.asarray(img)
     return rgb
+
+
+def headline(pred: Prediction, labels: Sequence[str]) -> str:
+    """The panel's title: ``"A4C  91%"``, ``"uncertain: A4C  42%"`` or ``"unknown view"``.
+
+    >>> import numpy as np
+    >>> p = Prediction(probs=np.array([0.2, 0.8]), index=1, confidence=0.8)
+    >>> headline(p, ["PLAX", "A4C"]), headline(p.with_index(1, unknown=True), ["PLAX", "A4C"])
+    ('A4C  80%', 'unknown view')
+    """
+    if pred.unknown:
+        return "unknown view"
+    name = labels[pred.index]
+    return f"{'uncertain: ' if pred.uncertain else ''}{name}  {pred.confidence:.0%}"
 
 
 def outline(rgb: np.ndarray, box: Box, color: tuple[int, int, int], width: int = 1) -> None:

@@ -11,6 +11,13 @@ Example::
     for probs in per_frame_probs:          # (K,) each
         pred = chain.update(probs)
         print(pred.index, pred.confidence, pred.uncertain)
+
+``unknown`` (not one of the model's views, :mod:`echostream.stream.unknown`) is a first-class
+label: :class:`UnknownGate` (put first by ``from_config(..., unknown=rule)``) marks each raw
+frame; :class:`EMA` smooths that mark like a probability, :class:`RollingVote` counts it as a
+vote, :class:`Hysteresis` lets it through at once (it holds only among known views) and
+:class:`UncertainGate` leaves unknown frames alone (uncertain = one of the views, unsure).
+Without a gate nothing is ever unknown and every stage behaves as before.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from .unknown import UNKNOWN, UnknownRule
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -31,7 +40,9 @@ class Prediction:
     ``probs`` are the (smoothed) probabilities, ``index`` the label shown (not always their
     argmax: a vote or hysteresis may hold another), ``confidence`` is ``probs[index]``,
     ``vote_share`` the share of the rolling window that voted for ``index`` (1.0 without a vote),
-    ``uncertain`` is set by :class:`UncertainGate`.
+    ``uncertain`` is set by :class:`UncertainGate`. ``unknown``: the frame is not one of the
+    views (``reason`` says why); ``other`` is the index of the model's ``OTHER`` class, which
+    ``index`` never names (it is the best known view, for the top-2 and the overlay).
     """
 
     probs: np.ndarray  # (K,)
@@ -39,18 +50,29 @@ class Prediction:
     confidence: float
     vote_share: float = 1.0
     uncertain: bool = False
+    unknown: bool = False
+    reason: str | None = None
+    other: int | None = None
 
     @classmethod
-    def from_probs(cls, probs: np.ndarray) -> Prediction:
+    def from_probs(cls, probs: np.ndarray, other: int | None = None) -> Prediction:
+        """The argmax of ``probs`` (the best known view when ``other`` is given)."""
         p = np.asarray(probs, dtype=np.float32).reshape(-1)
-        i = int(np.argmax(p))
-        return cls(probs=p, index=i, confidence=float(p[i]))
+        if other is None:
+            i = int(np.argmax(p))
+        else:
+            masked = p.copy()
+            masked[other] = -np.inf
+            i = int(np.argmax(masked))
+        return cls(probs=p, index=i, confidence=float(p[i]), other=other)
 
     def with_index(self, index: int, **changes: Any) -> Prediction:
         return replace(self, index=int(index), confidence=float(self.probs[index]), **changes)
 
     def label(self, labels: Sequence[str]) -> str:
-        """The view name, or ``"uncertain"``."""
+        """The view name, ``"unknown"`` or ``"uncertain"``."""
+        if self.unknown:
+            return UNKNOWN
         return "uncertain" if self.uncertain else labels[self.index]
 
     def top(self, k: int = 3) -> list[tuple[int, float]]:
@@ -78,13 +100,38 @@ class Raw(Stage):
     """No smoothing: the argmax of this frame's probabilities."""
 
     def update(self, probs: np.ndarray | Prediction) -> Prediction:
-        return Prediction.from_probs(as_prediction(probs).probs)
+        pred = as_prediction(probs)
+        out = Prediction.from_probs(pred.probs, pred.other)
+        return replace(out, unknown=pred.unknown, reason=pred.reason)
+
+
+class UnknownGate(Stage):
+    """Mark the frame ``unknown`` as ``rule`` says (the ``OTHER`` class wins, or the score is
+    under the model file's threshold); its ``index`` becomes the best known view. Goes first,
+    on the raw probabilities (the threshold was fitted on raw frames).
+
+    >>> gate = UnknownGate(UnknownRule(num_classes=3, other=2))
+    >>> p = gate.update(np.array([0.3, 0.1, 0.6]))
+    >>> p.unknown, p.index, p.reason
+    (True, 0, 'OTHER class 0.60')
+    """
+
+    def __init__(self, rule: UnknownRule) -> None:
+        self.rule = rule
+
+    def update(self, probs: np.ndarray | Prediction) -> Prediction:
+        pred = as_prediction(probs)
+        reason = self.rule.check(pred.probs)
+        out = Prediction.from_probs(pred.probs, self.rule.other)
+        return replace(out, unknown=reason is not None, reason=reason)
 
 
 class EMA(Stage):
     """Exponential moving average of the probabilities: ``s = alpha * p + (1 - alpha) * s``.
 
-    The first frame initialises ``s``. ``alpha=1`` is no smoothing.
+    The first frame initialises ``s``. ``alpha=1`` is no smoothing. The ``unknown`` mark is
+    smoothed the same way (1 for an unknown frame, 0 for a known one): the output is unknown
+    while that average is at least one half.
 
     >>> ema = EMA(alpha=0.5)
     >>> ema.update(np.array([1.0, 0.0])).probs.tolist()
@@ -98,29 +145,45 @@ class EMA(Stage):
             raise ValueError(f"EMA alpha must be in (0, 1], got {alpha}")
         self.alpha = float(alpha)
         self._state: np.ndarray | None = None
+        self._unknown = 0.0
+        self._reason: str | None = None
 
     def update(self, probs: np.ndarray | Prediction) -> Prediction:
-        p = as_prediction(probs).probs.astype(np.float64)
+        pred = as_prediction(probs)
+        p = pred.probs.astype(np.float64)
+        mark = 1.0 if pred.unknown else 0.0
         if self._state is None or self._state.shape != p.shape:
-            self._state = p.copy()
+            self._state, self._unknown = p.copy(), mark
         else:
             self._state = self.alpha * p + (1.0 - self.alpha) * self._state
-        return Prediction.from_probs(self._state.astype(np.float32))
+            self._unknown = self.alpha * mark + (1.0 - self.alpha) * self._unknown
+        if pred.unknown:
+            self._reason = pred.reason
+        out = Prediction.from_probs(self._state.astype(np.float32), pred.other)
+        if self._unknown < 0.5:
+            return out
+        return replace(out, unknown=True, reason=self._reason or "unknown on recent frames")
 
     def reset(self) -> None:
         self._state = None
+        self._unknown, self._reason = 0.0, None
 
 
 class RollingVote(Stage):
     """Majority vote over the labels of the last ``window`` frames (a ``deque(maxlen=window)``).
 
     Ties go to the tied label with the highest summed probability over the window. The returned
-    prediction keeps the incoming probabilities and sets ``vote_share``.
+    prediction keeps the incoming probabilities and sets ``vote_share``. An ``unknown`` frame
+    votes ``unknown``; when that wins (ties: unknown wins), the prediction is unknown, its
+    ``index`` the known view with the highest summed probability over the window.
 
     >>> vote = RollingVote(window=3)
     >>> [vote.update(np.eye(2)[i]).index for i in (0, 1, 1, 0, 0)]
     [0, 0, 1, 1, 0]
     """
+
+    #: The vote of an unknown frame.
+    UNKNOWN_VOTE = -1
 
     def __init__(self, window: int = 15) -> None:
         if window < 1:
@@ -131,17 +194,21 @@ class RollingVote(Stage):
 
     def update(self, probs: np.ndarray | Prediction) -> Prediction:
         pred = as_prediction(probs)
-        self._votes.append(pred.index)
+        self._votes.append(self.UNKNOWN_VOTE if pred.unknown else pred.index)
         self._probs.append(pred.probs)
         counts = Counter(self._votes)
         best = max(counts.values())
         tied = [i for i, c in counts.items() if c == best]
-        if len(tied) > 1:
-            total = np.sum(self._probs, axis=0)
-            winner = max(tied, key=lambda i: total[i])
-        else:
-            winner = tied[0]
-        return pred.with_index(winner, vote_share=best / len(self._votes))
+        total = np.sum(self._probs, axis=0)
+        share = best / len(self._votes)
+        if self.UNKNOWN_VOTE in tied:
+            known = Prediction.from_probs(total, pred.other).index
+            reason = pred.reason if pred.unknown else None
+            n = counts[self.UNKNOWN_VOTE]
+            reason = reason or f"unknown on {n} of the last {len(self._votes)} frames"
+            return pred.with_index(known, vote_share=share, unknown=True, reason=reason)
+        winner = max(tied, key=lambda i: total[i]) if len(tied) > 1 else tied[0]
+        return pred.with_index(winner, vote_share=share, unknown=False, reason=None)
 
     def reset(self) -> None:
         self._votes.clear()
@@ -173,6 +240,8 @@ class Hysteresis(Stage):
 
     def update(self, probs: np.ndarray | Prediction) -> Prediction:
         pred = as_prediction(probs)
+        if pred.unknown:  # shown at once; the held known view waits for the stream's return
+            return pred
         if self._held is None:
             self._held = pred.index
             return pred
@@ -196,7 +265,8 @@ class Hysteresis(Stage):
 class UncertainGate(Stage):
     """Mark the prediction ``uncertain`` when its probability is under ``threshold``.
 
-    With ``min_vote_share`` > 0, a rolling vote share under it also makes it uncertain.
+    With ``min_vote_share`` > 0, a rolling vote share under it also makes it uncertain. An
+    ``unknown`` prediction is never uncertain (it is not one of the views at all).
 
     >>> UncertainGate(threshold=0.5).update(np.array([0.4, 0.35, 0.25])).uncertain
     True
@@ -211,7 +281,7 @@ class UncertainGate(Stage):
     def update(self, probs: np.ndarray | Prediction) -> Prediction:
         pred = as_prediction(probs)
         low = pred.confidence < self.threshold or pred.vote_share < self.min_vote_share
-        return replace(pred, uncertain=bool(low))
+        return replace(pred, uncertain=bool(low) and not pred.unknown)
 
 
 #: Frame rate for ``*_s`` smoother settings when the source does not give one (a live stream).
@@ -281,8 +351,14 @@ class TemporalChain(Stage):
         return [self.update(p) for p in np.asarray(probs)]
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None, fps: float | None = None) -> TemporalChain:
-        """Build from a ``smoother:`` section.
+    def from_config(
+        cls,
+        cfg: Mapping[str, Any] | None,
+        fps: float | None = None,
+        unknown: UnknownRule | None = None,
+    ) -> TemporalChain:
+        """Build from a ``smoother:`` section; with an active ``unknown`` rule (the model
+        file's, :meth:`UnknownRule.from_info`) an :class:`UnknownGate` goes first.
 
         ``{"stages": ["ema", "hysteresis", "uncertain"], "ema": {"alpha": 0.3}, ...}``: the
         stage names in order, each with its keyword arguments under its own key.
@@ -313,6 +389,8 @@ class TemporalChain(Stage):
                 kwargs[base] = frames_for(float(kwargs.pop(key)), fps)
                 timed = True
             stages.append(STAGES[name](**kwargs))
+        if unknown is not None and unknown.active:
+            stages.insert(0, UnknownGate(unknown))
         return cls(stages, fps=(fps or FALLBACK_FPS) if timed else None)
 
     def describe(self) -> str:
@@ -321,6 +399,9 @@ class TemporalChain(Stage):
             return "raw"
         parts = []
         for s in self.stages:
+            if isinstance(s, UnknownGate):
+                parts.append(f"unknown({s.rule.describe()})")
+                continue
             name = next((k for k, v in STAGES.items() if type(s) is v), type(s).__name__)
             args = ", ".join(f"{k}={v}" for k, v in vars(s).items() if not k.startswith("_"))
             parts.append(f"{name}({args})")

@@ -1,5 +1,10 @@
 """The verdict for a whole cine: majority vote over frames (as the thesis) and mean probability.
 
+``unknown`` (not one of the model's views, :mod:`echostream.stream.unknown`) is a label of its
+own in the vote: each frame the model's rule rejects votes ``unknown``, and a cine whose vote
+``unknown`` wins (ties included) is ``unknown``, with ``top2`` still naming the best known
+views and ``reason`` saying why.
+
 Example::
 
     v = cine_verdict(probs, labels)        # probs: (N, K) per-frame probabilities
@@ -8,11 +13,14 @@ Example::
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from .unknown import OTHER, UNKNOWN, UnknownRule
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,11 @@ class CineVerdict:
 
     ``confidence`` is the winner's mean probability over the frames, ``vote_share`` the share of
     frames whose argmax is the winner, ``by_mean`` the argmax of the mean probabilities (usually
-    the same label; when not, the cine is ambiguous), ``top2`` the two best candidates by vote.
+    the same label; when not, the cine is ambiguous), ``top2`` the two best known views by vote.
+
+    An ``unknown`` cine: ``label`` is ``"unknown"``, ``vote_share`` and ``confidence`` are the
+    share of its frames that are not one of the views, ``reason`` says why.
+    ``unknown_share`` is that share for every cine (0 when the model has no unknown rule).
     """
 
     label: str
@@ -40,6 +52,8 @@ class CineVerdict:
     top2: tuple[Candidate, ...]
     n_frames: int
     mean_probs: dict[str, float]
+    unknown_share: float = 0.0
+    reason: str | None = None
 
     @property
     def agrees(self) -> bool:
@@ -52,31 +66,64 @@ class CineVerdict:
         return d
 
 
-def cine_verdict(probs: np.ndarray, labels: Sequence[str]) -> CineVerdict:
+def _unknown_reason(reasons: Sequence[str | None]) -> str:
+    """How many frames were rejected, and by which rule.
+
+    >>> _unknown_reason(["OTHER class 0.70", None, "max_softmax 0.31 < 0.45"])  # doctest: +ELLIPSIS
+    '2 of 3 frames are not one of the views (OTHER class on 1, max_softmax under the ... on 1)'
+    """
+    rejected = [r for r in reasons if r is not None]
+    kinds = Counter(
+        f"{OTHER} class" if r.startswith(OTHER) else f"{r.split()[0]} under the threshold"
+        for r in rejected
+    )
+    detail = ", ".join(f"{kind} on {n}" for kind, n in kinds.most_common())
+    return f"{len(rejected)} of {len(reasons)} frames are not one of the views ({detail})"
+
+
+def cine_verdict(
+    probs: np.ndarray, labels: Sequence[str], unknown: UnknownRule | None = None
+) -> CineVerdict:
     """The verdict over ``probs`` ``(N, K)`` (one row per frame), with ``labels`` (K names).
+
+    ``unknown``: the model's rule (:meth:`UnknownRule.from_info`); None: the rule ``labels``
+    imply (an ``OTHER`` label rejects the frames it wins; no threshold).
 
     >>> p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
     >>> v = cine_verdict(p, ["PLAX", "A4C"])
     >>> v.label, round(v.vote_share, 3), round(v.confidence, 3)
     ('PLAX', 0.667, 0.567)
+    >>> q = np.array([[0.1, 0.2, 0.7], [0.2, 0.1, 0.7], [0.6, 0.3, 0.1]])
+    >>> u = cine_verdict(q, ["PLAX", "A4C", "OTHER"])
+    >>> u.label, round(u.vote_share, 3), [c.label for c in u.top2]
+    ('unknown', 0.667, ['PLAX', 'A4C'])
     """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"need (N, K) probabilities with N ≥ 1, got shape {p.shape}")
     if p.shape[1] != len(labels):
         raise ValueError(f"{p.shape[1]} classes but {len(labels)} labels")
-    n = p.shape[0]
-    votes = np.bincount(p.argmax(axis=1), minlength=p.shape[1]) / n  # (K,) vote shares
+    rule = unknown if unknown is not None else UnknownRule.from_labels(labels)
+    if rule.num_classes != len(labels):
+        raise ValueError(f"the unknown rule is for {rule.num_classes} classes, not {len(labels)}")
+    n, known = p.shape[0], rule.known
+    reasons = rule.reasons(p)
+    rejected = np.array([r is not None for r in reasons])
+    unknown_share = float(rejected.mean())
+    best = np.asarray(rule.best_known(p))  # (N,) the best known view of each frame
+    votes = np.bincount(best[~rejected], minlength=p.shape[1]) / n  # (K,) known votes only
     mean = p.mean(axis=0)  # (K,)
-    order = np.lexsort((-mean, -votes))  # by vote share, then mean probability
-    win = int(order[0])
+    order = known[np.lexsort((-mean[known], -votes[known]))]  # known views: votes, then mean
     top2 = tuple(Candidate(labels[int(i)], float(votes[i]), float(mean[i])) for i in order[:2])
-    return CineVerdict(
-        label=labels[win],
-        confidence=float(mean[win]),
-        vote_share=float(votes[win]),
-        by_mean=labels[int(mean.argmax())],
-        top2=top2,
-        n_frames=n,
-        mean_probs={lab: float(m) for lab, m in zip(labels, mean, strict=True)},
-    )
+    win = int(order[0])
+    top_mean = int(mean.argmax())
+    by_mean = UNKNOWN if top_mean == rule.other else labels[top_mean]
+    common = {"by_mean": by_mean, "top2": top2, "n_frames": n,
+              "unknown_share": unknown_share}  # fmt: skip
+    mean_probs = {lab: float(m) for lab, m in zip(labels, mean, strict=True)}
+    if rejected.any() and unknown_share >= votes[win]:
+        return CineVerdict(label=UNKNOWN, confidence=unknown_share, vote_share=unknown_share,
+                           mean_probs=mean_probs, reason=_unknown_reason(reasons),
+                           **common)  # fmt: skip
+    return CineVerdict(label=labels[win], confidence=float(mean[win]),
+                       vote_share=float(votes[win]), mean_probs=mean_probs, **common)  # fmt: skip

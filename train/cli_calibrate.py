@@ -23,12 +23,22 @@ def calibrate(
         "your own labelled files).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Fit and report; leave the file."),
+    unknown: bool = typer.Option(
+        False,
+        "--unknown",
+        help="Fit the unknown-view threshold instead (max_softmax; needs cines labelled OTHER "
+        "in the split), for --target false rejections of known-view frames.",
+    ),
+    target: float = typer.Option(
+        0.02, "--target", help="With --unknown: the share of known-view frames it may reject."
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars"),
 ) -> None:
     """Temperature scaling: fit T on a split (the top-1 label never changes), print the split's
-    calibration error before and after, and write T into the model file's metadata."""
-    from .calibrate import calibrate as fit
-    from .calibrate import write_calibration
+    calibration error before and after, and write T into the model file's metadata. With
+    --unknown: fit the threshold under which a frame is "unknown" (not one of the views) on a
+    split holding OTHER cines, and write it, its AUROC and its rates into the metadata.
+    Calibrate the temperature first: the threshold is on the calibrated probabilities."""
     from .evaluate_onnx import predict_split
 
     if split not in ("train", "val", "test", "all"):
@@ -42,19 +52,56 @@ def calibrate(
                 f"{split!r} split may hold training frames: keep its checkpoint beside it, or "
                 "fit on a separate labelled folder with --split all"
             )
-        result = fit(run.probs, run.labels, current=run.info.temperature, split=split,
-                     simulated_data=run.prep.manifest.simulated)  # fmt: skip
-        if not dry_run:
-            write_calibration(model, result)
+        fitter = _fit_unknown if unknown else _fit_temperature
+        message = fitter(model, run, split, dry_run=dry_run, target=target)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
+    typer.echo(message + (" (dry run: file unchanged)" if dry_run else ""))
+
+
+def _fit_temperature(model: Path, run, split: str, *, dry_run: bool, target: float) -> str:  # noqa: ANN001
+    """Fit and (unless ``dry_run``) write the temperature; the line to print."""
+    from .calibrate import calibrate as fit
+    from .calibrate import write_calibration
+
+    del target
+    result = fit(run.probs, run.labels, current=run.info.temperature, split=split,
+                 simulated_data=run.prep.manifest.simulated)  # fmt: skip
+    if not dry_run:
+        write_calibration(model, result)
     kind = "simulated" if result.simulated_data else "real"
-    typer.echo(
+    return (
         f"{model.name}: temperature {result.temperature:.3f} fitted on {result.frames} frames "
         f"of the {split!r} split ({kind} data); expected calibration error "
         f"{result.ece_before:.4f} → {result.ece_after:.4f}, NLL {result.nll_before:.4f} → "
-        f"{result.nll_after:.4f}" + (" (dry run: file unchanged)" if dry_run else "")
+        f"{result.nll_after:.4f}"
+    )
+
+
+def _fit_unknown(model: Path, run, split: str, *, dry_run: bool, target: float) -> str:  # noqa: ANN001
+    """Fit and (unless ``dry_run``) write the unknown-view threshold; the line to print."""
+    from .unknown_fit import fit_unknown_threshold, write_unknown
+
+    known_probs, _, other_probs = run.known_and_other()
+    if not len(other_probs):
+        raise ValueError(
+            f"{split!r} split of the data holds no frames labelled OTHER: the threshold needs "
+            "cines that are none of the views (a folder with OTHER rows, --split all)"
+        )
+    fit = fit_unknown_threshold(known_probs, other_probs, run.info.labels, target=target)
+    simulated = run.prep.manifest.simulated
+    if not dry_run:
+        write_unknown(model, fit.metadata(split=split, simulated_data=simulated))
+    kind = "simulated" if simulated else "real"
+    where = "the OTHER class alone rejects more" if fit.threshold is None else (
+        f"max_softmax threshold {fit.threshold:.4f}"
+    )  # fmt: skip
+    return (
+        f"{model.name}: {where} for ≤ {target:.1%} known-view frames rejected, fitted on "
+        f"{fit.known_frames} known-view and {fit.other_frames} OTHER frames of the {split!r} "
+        f"split ({kind} data); AUROC known vs OTHER {fit.auroc:.4f}; rejected there: OTHER "
+        f"{fit.true_rejection:.1%}, known views {fit.false_rejection:.1%}"
     )
 
 

@@ -4,7 +4,7 @@ A config file::
 
     name: exp1_baseline_adam
     seed: 0
-    data:    {fractions: [0.8, 0.1, 0.1], split_seed: 0, frames_per_cine: null}
+    data:    {fractions: [0.8, 0.1, 0.1], split_seed: 0, frames_per_cine: null, other: false}
     model:   {name: baseline, pretrained: null, kwargs: {}}
     augment: {degrees: 10, translate: [0.1, 0.1], shear: 0.03, zoom: 0.08, hflip: false}
     optim:   {name: adam, lr: 1.0e-3}
@@ -35,6 +35,8 @@ from typing import Any
 from pydantic.dataclasses import dataclass
 
 from echostream.stream.settings import STRICT_KEYS, deep_merge, read_yaml_mapping, validated
+from echostream.stream.unknown import OTHER
+from echostream.stream.views import VIEWS
 
 
 @dataclass(config=STRICT_KEYS)
@@ -50,6 +52,19 @@ class DataCfg:
     store: str | None = None  # frame store folder; default DATA/.frame_store/<geometry>
     workers: int = 1  # decoding processes when building the store
     interpolation: str | None = None  # default: the model's
+    # Keep the cines labelled OTHER as a 9th class "OTHER" (the runtime's unknown view);
+    # false: they are skipped, as every view outside the 8.
+    other: bool = False
+
+
+def class_names(data: DataCfg) -> tuple[str, ...]:
+    """The classes a run trains, in output order: the 8 views, then ``OTHER`` with
+    ``data.other``.
+
+    >>> class_names(DataCfg(other=True))[-2:]
+    ('SUB4C', 'OTHER')
+    """
+    return (*VIEWS, OTHER) if data.other else VIEWS
 
 
 @dataclass(config=STRICT_KEYS)

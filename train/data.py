@@ -110,11 +110,16 @@ def pixel_stats(frames: np.ndarray, rows: np.ndarray, chunk: int = 4096) -> tupl
     return float(mean), float(std)
 
 
-def class_weights(labels: np.ndarray, num_classes: int = len(VIEWS)) -> torch.Tensor:
-    """Balanced class weights (scikit-learn's ``n / (k · count)``); absent classes get 0."""
+def class_weights(labels: np.ndarray, num_classes: int | None = None) -> torch.Tensor:
+    """Balanced class weights (scikit-learn's ``n / (k · count)``); absent classes get 0.
+
+    ``num_classes``: the model's output count (default: the 8 views, or more when ``labels``
+    hold a higher class, such as ``OTHER``'s 8)."""
     from sklearn.utils.class_weight import compute_class_weight
 
     present = np.unique(labels)
+    if num_classes is None:
+        num_classes = max(len(VIEWS), int(present.max()) + 1 if len(present) else 0)
     w = np.zeros(num_classes, dtype=np.float32)
     w[present] = compute_class_weight("balanced", classes=present, y=labels)
     return torch.from_numpy(w)

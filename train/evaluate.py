@@ -301,6 +301,22 @@ def headline_rows(m: dict[str, Any]) -> list[str]:
     ]
 
 
+def unknown_lines(u: dict[str, Any], *, simulated: bool) -> list[str]:
+    """The known-vs-unknown numbers (:func:`~.unknown_fit.unknown_metrics`) as lines."""
+    kind = "simulated data" if simulated else "this data"
+    auroc = u["auroc"]
+    return [
+        f"known vs OTHER on {kind}: {u['known_frames']} known-view frames, "
+        f"{u['other_frames']} OTHER frames",
+        "AUROC (max_softmax): " + ("n/a" if auroc != auroc else f"{auroc:.4f}"),
+        f"unknown rule of the model file: {u['rule']}",
+        f"OTHER frames rejected: {pct(u['true_rejection'])}; known-view frames rejected: "
+        f"{pct(u['false_rejection'])}",
+        f"8-view accuracy on known-view frames: {pct(u['known_view_accuracy'])} with the rule, "
+        f"{pct(u['known_view_accuracy_without_rejection'])} without",
+    ]
+
+
 def _markdown(
     settings: ReportSettings,
     m: dict[str, Any],
@@ -338,6 +354,9 @@ def _markdown(
         " in `confusion_normalised.csv`.",
         "",
     ]
+    if "unknown" in m:
+        found = unknown_lines(m["unknown"], simulated=settings.simulated)
+        lines += ["## Known views vs OTHER (unknown)", "", *(f"- {x}" for x in found), ""]
     if items and len(items) <= 100:
         from .evaluate_items import item_rows_markdown
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from echostream.stream.views import VIEWS
+from echostream.stream.unknown import OTHER
 
 from .config import RunConfig, config_from_dict
 from .evaluate import Predictions, ReportSettings, compute_metrics, predict, write_report
@@ -69,8 +69,13 @@ def same_dataset(provenance: dict[str, Any], data_dir: str | Path) -> bool:
 
 
 def _label_map(model_labels: tuple[str, ...]) -> np.ndarray:
-    """Store label (index in VIEWS) → the model's output index, or -1 when it has no such view."""
-    return np.array([model_labels.index(v) if v in model_labels else -1 for v in VIEWS])
+    """Store label (the 8 views, then OTHER) → the model's output index, or -1 when it has no
+    such class."""
+    from .manifest import CLASSES_WITH_OTHER
+
+    return np.array(
+        [model_labels.index(v) if v in model_labels else -1 for v in CLASSES_WITH_OTHER]
+    )
 
 
 def onnx_predict(
@@ -126,6 +131,17 @@ class SplitRun:
     notes: list[str]  # lines for the report, in the order they arose
     ckpt_path: Path | None
     why_not: str  # why there is no checkpoint beside the file ("" when there is)
+    # Frames labelled OTHER in the data that the model has no class for: (M, K), maybe empty
+    other_probs: np.ndarray | None = None
+
+    def known_and_other(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(probabilities, labels) of the frames of the 8 views and the probabilities of the
+        frames labelled OTHER (the model's OTHER class or not)."""
+        other = self.info.labels.index(OTHER) if OTHER in self.info.labels else -1
+        is_other = self.labels == other
+        extra = self.other_probs if self.other_probs is not None else self.probs[:0]
+        return (self.probs[~is_other], self.labels[~is_other],
+                np.concatenate([self.probs[is_other], extra]))  # fmt: skip
 
 
 def predict_split(
@@ -139,7 +155,9 @@ def predict_split(
     console: Any = None,
 ) -> SplitRun:
     """Run ``model_file`` on ``split`` of ``data_dir`` (the training run's patient split, from
-    the checkpoint beside the file, else the default config's, noted)."""
+    the checkpoint beside the file, else the default config's, noted). Cines labelled ``OTHER``
+    are run too when the training run kept them (``data.other``) or ``split`` is ``all`` (a
+    patient split made without them would not place them)."""
     from echostream.stream.backends import load_backend
 
     from .runner import prepare_data
@@ -155,15 +173,16 @@ def predict_split(
         # A store path in the training config holds the training data; another dataset with
         # the same relative cine paths would overwrite its rows. Use the dataset's own store.
         cfg.data = replace(cfg.data, store=None)
+    cfg.data = replace(cfg.data, other=cfg.data.other or split == "all")
     prep = prepare_data(data_dir, cfg.data, (info.height, info.width), info.interpolation,
                         progress=progress, console=console)  # fmt: skip
     lut = _label_map(info.labels)
-    rows = _known_rows(prep, split, cfg, lut, notes)
+    rows, other_rows = _known_rows(prep, split, cfg, lut, notes)
     if not len(rows):
         raise ValueError(f"{data_dir}: the {split!r} split is empty")
     runner = load_backend(path, backend, threads=threads)
     try:
-        store_rows = prep.index["row"].to_numpy()[rows]
+        store_rows = prep.index["row"].to_numpy()[np.concatenate([rows, other_rows])]
         probs = onnx_predict(runner, prep.store.frames, store_rows,
                              batch_size=cfg.eval.batch_size, progress=progress)  # fmt: skip
         backend_name = runner.name
@@ -171,8 +190,8 @@ def predict_split(
         runner.close()
     labels = lut[prep.index["label"].to_numpy()[rows]]
     cines = prep.index["cine"].to_numpy()[rows]
-    return SplitRun(info, cfg, prep, rows, labels, probs, cines, backend_name, notes,
-                    ckpt_path, why_not)  # fmt: skip
+    return SplitRun(info, cfg, prep, rows, labels, probs[: len(rows)], cines, backend_name,
+                    notes, ckpt_path, why_not, other_probs=probs[len(rows) :])  # fmt: skip
 
 
 def evaluate_onnx(
@@ -205,6 +224,14 @@ def evaluate_onnx(
                               run.cfg.eval.batch_size, notes)  # fmt: skip
     metrics = compute_metrics(run.labels, run.probs, run.cines, info.labels,
                               ece_bins=run.cfg.eval.ece_bins)  # fmt: skip
+    known_probs, known_labels, other_probs = run.known_and_other()
+    if len(other_probs):
+        from echostream.stream.unknown import UnknownRule
+
+        from .unknown_fit import unknown_metrics
+
+        rule = UnknownRule.from_info(info)
+        metrics["unknown"] = unknown_metrics(known_probs, known_labels, other_probs, rule)
     pred = Predictions(labels=run.labels, probs=run.probs, cines=run.cines, features=features)
     simulated = prep.manifest.simulated  # the banner speaks of the data these numbers come from
     if info.simulated_data and not simulated:
@@ -224,6 +251,11 @@ def evaluate_onnx(
     )
     write_report(out_dir, metrics, pred, settings)
     print_metrics(metrics, console, simulated=simulated, title=f"{split} ({out_dir})")
+    if "unknown" in metrics:
+        from .evaluate import unknown_lines
+
+        for line in unknown_lines(metrics["unknown"], simulated=simulated):
+            console.print(line, highlight=False, markup=False)
     return metrics
 
 
@@ -261,17 +293,24 @@ def _training_config(
     return cfg
 
 
-def _known_rows(prep, split: str, cfg: RunConfig, lut: np.ndarray, notes: list[str]) -> np.ndarray:
-    """Index rows of ``split`` whose view the model has (the others left out, noted)."""
+def _known_rows(
+    prep, split: str, cfg: RunConfig, lut: np.ndarray, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index rows of ``split`` whose class the model has, and those labelled OTHER when the
+    model has no OTHER class (for the known-vs-unknown numbers); frames of other views the
+    model lacks are left out, noted."""
     from .data import select_rows
+    from .manifest import CLASSES_WITH_OTHER
 
     rows = select_rows(prep.index, prep.assign, split, frames_per_cine=cfg.data.frames_per_cine)
     store_labels = prep.index["label"].to_numpy()[rows]
     known = lut[store_labels] >= 0
-    if not known.all():
-        notes.append(f"{int((~known).sum())} frame(s) of views this model lacks were left out")
-        rows = rows[known]
-    return rows
+    is_other = store_labels == CLASSES_WITH_OTHER.index(OTHER)
+    other_rows = rows[is_other & ~known]
+    lacking = ~known & ~is_other
+    if lacking.any():
+        notes.append(f"{int(lacking.sum())} frame(s) of views this model lacks were left out")
+    return rows[known], other_rows
 
 
 def _tsne_features(

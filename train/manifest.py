@@ -9,10 +9,10 @@ A folder of labelled files to measure a model on may instead hold ``labels.csv``
 with a ``file`` column and no ``path`` column) with just ``file`` (or ``path``) and ``view``:
 stills (PNG, JPEG), videos or DICOMs; ``patient`` is accepted for ``patient_id``; without
 either column every file counts as its own patient (``Manifest.per_item``), as does a file
-whose patient cell is empty. Rows labelled
-``OTHER`` (not one of the 8 views) are listed as skipped. ``echostream import``
-(:mod:`echostream.train.import_data`) turns such a folder into a ``manifest.csv`` with hashed
-patients.
+whose patient cell is empty. Rows labelled ``OTHER`` (not one of the 8 views) are listed as
+skipped, unless read with ``other=True`` (``data.other: true`` in a training config: ``OTHER``
+is then a 9th class, label 8). ``echostream import`` (:mod:`echostream.train.import_data`)
+turns such a folder into a ``manifest.csv`` with hashed patients.
 
 Rows with an unknown label, no patient or a missing file are reported and skipped, never fatal.
 
@@ -28,8 +28,11 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from echostream.stream.unknown import OTHER
 from echostream.stream.views import VIEWS
 
+#: Class names in label order when ``OTHER`` is kept: the 8 views, then ``OTHER`` (label 8).
+CLASSES_WITH_OTHER: tuple[str, ...] = (*VIEWS, OTHER)
 MANIFEST_NAME = "manifest.csv"
 LABELS_NAME = "labels.csv"  # a user's folder of labelled files: file, view
 SIMULATED_MARKERS = ("SIMULATED", "simulation.json", ".simulated")
@@ -54,7 +57,7 @@ class ManifestEntry:
 
     @property
     def label(self) -> int:
-        return VIEWS.index(self.view)
+        return CLASSES_WITH_OTHER.index(self.view)
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,9 @@ def _opt_int(value: str | None) -> int | None:
     return int(f) if f is not None else None
 
 
-def read_manifest(data: str | Path, *, check_files: bool = True) -> Manifest:
-    """Parse the manifest of ``data`` (a folder holding ``manifest.csv``, or the CSV itself).
+def read_manifest(data: str | Path, *, check_files: bool = True, other: bool = False) -> Manifest:
+    """Parse the manifest of ``data`` (a folder holding ``manifest.csv``, or the CSV itself);
+    ``other``: keep the rows labelled ``OTHER`` (else they are listed as skipped).
 
     Raises ``FileNotFoundError``/``ValueError`` only when the manifest itself is missing or has
     no ``path``/``patient_id``/``view`` columns; bad rows end up in ``Manifest.problems``.
@@ -167,10 +171,10 @@ def read_manifest(data: str | Path, *, check_files: bool = True) -> Manifest:
             problems.append(Problem(f"{csv_path.name}:{i}", "empty path"))
             continue
         view = row.get(label_col, "").upper()
-        if view == "OTHER":
+        if view == OTHER and not other:
             problems.append(Problem(key, "labelled OTHER: not one of the 8 views, left out"))
             continue
-        if view not in VIEWS:
+        if view not in VIEWS and view != OTHER:
             problems.append(Problem(key, f"unknown label {row.get(label_col)!r}"))
             continue
         if not row.get("patient_id"):

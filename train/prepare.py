@@ -51,11 +51,13 @@ def prepare_data(
     progress: bool = True,
     console: Any = None,
 ) -> Prepared:
-    """Manifest → filtered → frame store (built or opened) → patient split assignment."""
+    """Manifest → filtered → frame store (built or opened) → patient split assignment.
+
+    ``data.other``: the cines labelled ``OTHER`` are kept (label 8), else skipped."""
     from .frame_store import build_frame_store, default_store_dir, open_frame_store
     from .splits import split_patients
 
-    manifest = filter_manifest(read_manifest(data_dir), data)
+    manifest = filter_manifest(read_manifest(data_dir, other=data.other), data)
     interp = data.interpolation or interpolation
     root = Path(data.store) if data.store else default_store_dir(data_dir, input_hw, interp)
     if build:

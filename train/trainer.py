@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from .config import RunConfig, StageCfg
+from .config import RunConfig, StageCfg, class_names
 from .prepare import Prepared, dataset_seed, prepare_data, write_splits
 
 if TYPE_CHECKING:
@@ -182,10 +182,12 @@ def train_model(
         torch.set_num_threads(cfg.train.threads)
     _claim_run_dir(setup.run_dir, setup.resume, info)
     seed_everything(cfg.seed)
-    model_kwargs = {"num_classes": 8, **cfg.model.kwargs}
+    classes = class_names(cfg.data)  # the 8 views, then OTHER with data.other
+    model_kwargs = {"num_classes": len(classes), **cfg.model.kwargs}
     model, init = create_with_fallback(
         cfg.model.name, cfg.model.pretrained, setup.init_fallback, **model_kwargs
     )
+    model.cfg = model.cfg.with_(labels=classes)
     if setup.stage_schedule is not None:
         cfg.train.stages = setup.stage_schedule(model)
     if info.is_main:
@@ -279,10 +281,15 @@ def _prepare_on_every_rank(
 
 
 def _print_split_table(prep: Prepared, choice: RowChoice, console: Any) -> None:
+    from echostream.stream.unknown import OTHER
+    from echostream.stream.views import VIEWS
+
+    from .manifest import CLASSES_WITH_OTHER
     from .splits import print_split_table, split_table
 
     used = np.unique(np.concatenate(list(choice.rows.values())))
-    print_split_table(split_table(prep.index.iloc[used], prep.assign), console)
+    classes = CLASSES_WITH_OTHER if OTHER in set(prep.index["view"]) else VIEWS
+    print_split_table(split_table(prep.index.iloc[used], prep.assign, classes), console)
 
 
 def _whiten_model(model: Any, prep: Prepared, train_rows: np.ndarray) -> tuple[float, float]:
@@ -336,7 +343,8 @@ def _loaders_and_loss(
         workers=t.workers,
         distributed=info.distributed,
     )
-    weights = class_weights(frame_ds.labels) if t.class_weights else None
+    n_classes = len(class_names(cfg.data))
+    weights = class_weights(frame_ds.labels, n_classes) if t.class_weights else None
     criterion = nn.CrossEntropyLoss(
         weight=weights.to(info.device) if weights is not None else None,
         label_smoothing=t.label_smoothing,

@@ -1,0 +1,176 @@
+"""The ``unknown`` outcome: a frame or cine that is none of the model's views.
+
+Two rules, both from the model file, never from code:
+
+* **OTHER class**: a model trained with a class named ``OTHER`` (``data.other: true`` in the
+  training config) rejects every frame whose argmax is that class. The rule applies whenever
+  the model's labels include ``OTHER``.
+* **Score threshold**: the metadata entry ``echostream.unknown`` (written by
+  ``echostream calibrate --unknown``) holds a score and a threshold; a frame whose score falls
+  under the threshold is rejected. The one score applied is ``max_softmax``: the highest
+  probability among the known views (the ``OTHER`` column, if any, left out), after the
+  model's temperature. No entry, no threshold.
+
+``unknown`` is distinct from ``uncertain``: *uncertain* is one of the views, with low
+confidence; *unknown* is not one of the views.
+
+Example::
+
+    rule = UnknownRule.from_info(engine.info)
+    reason = rule.check(probs)             # None, or why this frame is not one of the views
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .model_file import ModelInfo
+
+#: The class name of "not one of the views" in a model's labels (the simulator's name too).
+OTHER = "OTHER"
+#: What reports show for a frame or cine that is not one of the views.
+UNKNOWN = "unknown"
+#: Scores a threshold may be set on (computable from the calibrated probabilities).
+SCORES = ("max_softmax",)
+
+
+def check_unknown_entry(entry: Mapping[str, Any]) -> None:
+    """Raise ValueError when an ``echostream.unknown`` metadata entry cannot be applied.
+
+    >>> check_unknown_entry({"score": "max_softmax", "threshold": 0.4})
+    >>> check_unknown_entry({"score": "energy", "threshold": -3.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown-view score 'energy' is not one this echostream applies (max_softmax)
+    """
+    if not entry:
+        return
+    score = entry.get("score")
+    if score not in SCORES:
+        raise ValueError(
+            f"unknown-view score {score!r} is not one this echostream applies ({', '.join(SCORES)})"
+        )
+    threshold = entry.get("threshold")
+    if threshold is None:
+        return
+    if not isinstance(threshold, int | float) or not (
+        math.isfinite(threshold) and 0.0 <= threshold <= 1.0
+    ):
+        raise ValueError(f"unknown-view threshold must be a number in [0, 1], got {threshold!r}")
+
+
+@dataclass(frozen=True)
+class UnknownRule:
+    """When a frame is ``unknown``: ``other`` is the index of the ``OTHER`` class (None: the
+    model has none), ``threshold`` the ``max_softmax`` under which a frame is rejected (None:
+    no threshold). An inactive rule (neither) rejects nothing."""
+
+    num_classes: int
+    other: int | None = None
+    threshold: float | None = None
+    score: str = "max_softmax"
+
+    @classmethod
+    def from_labels(
+        cls, labels: Sequence[str], entry: Mapping[str, Any] | None = None
+    ) -> UnknownRule:
+        """The rule for a model with ``labels`` and metadata ``entry`` (``echostream.unknown``).
+
+        >>> UnknownRule.from_labels(["PLAX", "A4C", "OTHER"]).other
+        2
+        >>> UnknownRule.from_labels(["PLAX", "A4C"]).active
+        False
+        """
+        entry = dict(entry or {})
+        check_unknown_entry(entry)
+        labels = list(labels)
+        other = labels.index(OTHER) if OTHER in labels else None
+        threshold = entry.get("threshold")
+        return cls(
+            num_classes=len(labels),
+            other=other,
+            threshold=None if threshold is None else float(threshold),
+            score=str(entry.get("score", "max_softmax")),
+        )
+
+    @classmethod
+    def from_info(cls, info: ModelInfo) -> UnknownRule:
+        """The rule a model file describes (its labels and ``echostream.unknown`` entry)."""
+        return cls.from_labels(info.labels, info.unknown)
+
+    @property
+    def active(self) -> bool:
+        """True when the rule can reject anything."""
+        return self.other is not None or self.threshold is not None
+
+    @property
+    def known(self) -> np.ndarray:
+        """Indices of the known views (every class but ``OTHER``)."""
+        return np.array([i for i in range(self.num_classes) if i != self.other], dtype=np.int64)
+
+    def best_known(self, probs: np.ndarray) -> np.ndarray | int:
+        """Index of the most probable known view: per row of ``(N, K)``, or one for ``(K,)``."""
+        p = np.asarray(probs)
+        best = self.known[np.argmax(p[..., self.known], axis=-1)]
+        return int(best) if p.ndim == 1 else best
+
+    def scores(self, probs: np.ndarray) -> np.ndarray:
+        """``max_softmax`` per row of ``(N, K)`` probabilities: the best known view's
+        probability (high: looks like a known view)."""
+        p = np.asarray(probs, dtype=np.float64)
+        return p[..., self.known].max(axis=-1)
+
+    def reasons(self, probs: np.ndarray) -> list[str | None]:
+        """Per row of ``(N, K)``: why the frame is unknown, or None when it is a known view.
+
+        >>> rule = UnknownRule(num_classes=3, other=2, threshold=0.5)
+        >>> rule.reasons(np.array([[0.7, 0.2, 0.1], [0.2, 0.1, 0.7], [0.45, 0.4, 0.15]]))
+        [None, 'OTHER class 0.70', 'max_softmax 0.45 < 0.50']
+        """
+        p = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+        if not self.active:
+            return [None] * len(p)
+        out: list[str | None] = []
+        top = p.argmax(axis=1)
+        score = self.scores(p)
+        for row, best, s in zip(p, top, score, strict=True):
+            if self.other is not None and best == self.other:
+                out.append(f"{OTHER} class {row[self.other]:.2f}")
+            elif self.threshold is not None and s < self.threshold:
+                out.append(f"{self.score} {s:.2f} < {self.threshold:.2f}")
+            else:
+                out.append(None)
+        return out
+
+    def rejected(self, probs: np.ndarray) -> np.ndarray:
+        """Boolean ``(N,)``: which rows of ``(N, K)`` are unknown."""
+        p = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+        out = np.zeros(len(p), dtype=bool)
+        if self.other is not None:
+            out |= p.argmax(axis=1) == self.other
+        if self.threshold is not None:
+            out |= self.scores(p) < self.threshold
+        return out
+
+    def check(self, probs: np.ndarray) -> str | None:
+        """Why one frame's ``(K,)`` probabilities are unknown, or None."""
+        return self.reasons(np.asarray(probs)[None])[0]
+
+    def describe(self) -> str:
+        """One line for reports.
+
+        >>> UnknownRule(num_classes=9, other=8, threshold=0.41).describe()
+        'OTHER class; max_softmax under 0.41'
+        """
+        parts = []
+        if self.other is not None:
+            parts.append(f"{OTHER} class")
+        if self.threshold is not None:
+            parts.append(f"{self.score} under {self.threshold:.2f}")
+        return "; ".join(parts) or "none"
