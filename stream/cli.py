@@ -77,9 +77,9 @@ def _register_all() -> None:
     """The runtime's own commands, then each installed package's (entry points, by name)."""
     from importlib.metadata import entry_points
 
-    from . import cli_anonymize, cli_backends, cli_serve, cli_sources, cli_stream
+    from . import cli_anonymize, cli_archive, cli_backends, cli_serve, cli_sources, cli_stream
 
-    for module in (cli_sources, cli_stream, cli_backends, cli_anonymize, cli_serve):
+    for module in (cli_sources, cli_stream, cli_backends, cli_anonymize, cli_serve, cli_archive):
         module.register(app, bench_app)
     for point in sorted(entry_points(group=COMMANDS_GROUP), key=lambda p: p.name):
         point.load()(app, bench_app)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Ray reads its authentication mode once, when first imported: the test cluster (ray_cluster)
+# and the tests connecting to it use tokens (Ray's default for a new local cluster).
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 SHARED = REPO.parent / "shared"
 TFLITE_DIR = SHARED / "weights" / "imagenet-mobilenet-tflite"
 
@@ -45,3 +51,14 @@ def tflite_dir() -> Path:
     if not TFLITE_DIR.is_dir():
         pytest.skip(f"ImageNet TFLite weights not found at {TFLITE_DIR}")
     return TFLITE_DIR
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """A real two-node Ray cluster on 127.0.0.1 (head + worker, 1 CPU each; ``.address``,
+    ``.temp`` its folder; ``tests/ray_cluster.py``), stopped at the end of the session."""
+    pytest.importorskip("ray.data", reason="ray[data] is not installed (dev extra)")
+    from .ray_cluster import LocalRayCluster
+
+    with LocalRayCluster() as cluster:
+        yield cluster

@@ -205,14 +205,10 @@ def test_failed_run_is_recorded_and_grid_goes_on(tmp_path):
     assert (Path(specs[0].run_dir) / "FAILED").read_text().startswith("ValueError: bad data")
 
 
-def test_ray_absent_is_a_clear_error(sim_data, app, tmp_path):
-    pytest.importorskip("typer")
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("ray is installed here")
+def test_ray_absent_is_a_clear_error(sim_data, app, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: import ray fails
     res, text = _run(
         app,
         "experiment",
@@ -284,51 +280,35 @@ def test_repeats_keep_images_per_run_similar():
     assert repeats_for(1, ref, 50) == 50  # the cap
 
 
-def test_ray_backend_schedules_each_run_as_a_task(monkeypatch, tmp_path):
-    """With a stand-in ``ray`` module: one task per unfinished run, failures reported, the
-    grid's bookkeeping (done / failed) as in local runs."""
-    import sys
-    import types
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ray_backend_runs_each_run_as_a_task_on_a_real_cluster(sim_data, ray_cluster, tmp_path):
+    """On a real two-node Ray cluster (tests/ray_cluster.py): one task per unfinished run, each
+    an ordinary training run on a worker; a failing run is reported and the grid goes on."""
+    import ray
 
-    import echostream.train.experiments.ray_backend as rb
+    from echostream.train.experiments.ray_backend import import_ray
 
-    submitted, inits = [], []
-
-    class Ref:
-        def __init__(self, fn, arg):
-            self.fn, self.arg = fn, arg
-
-    fake = types.ModuleType("ray")
-    fake.is_initialized = lambda: bool(inits)
-    fake.init = lambda address: inits.append(address)
-
-    def remote(**opts):
-        assert opts["num_cpus"] == 2 and opts["max_retries"] == 0
-
-        def wrap(fn):
-            return types.SimpleNamespace(remote=lambda arg: submitted.append(arg) or Ref(fn, arg))
-
-        return wrap
-
-    fake.remote = remote
-    fake.wait = lambda refs, num_returns: (refs[:num_returns], refs[num_returns:])
-
-    def get(ref):
-        if ref.arg["cell"].endswith("5pct"):
-            raise RuntimeError("task failed on the worker")
-        return {"cell": ref.arg["cell"], "seed": ref.arg["seed"]}
-
-    fake.get = get
-    monkeypatch.setitem(sys.modules, "ray", fake)
-    exp = load_experiment(CONFIGS / "exp4_size.yaml", scale="tiny")
-    specs = plan(exp, tmp_path / "data", out_root=tmp_path, seeds=1)
-    res = run_grid(specs, ray_address="ray://head:10001", ray_resources={"num_cpus": 2},
-                   progress=False)  # fmt: skip
-    assert inits == ["ray://head:10001"]
-    assert len(submitted) == len(specs) == 6
-    assert res["done"] == 3 and len(res["failed"]) == 3
-    assert all("task failed" in msg for _, msg in res["failed"])
-    assert rb.import_ray() is fake
+    exp = load_experiment(CONFIGS / "exp3_vendor.yaml", scale="tiny")
+    good = plan(exp, sim_data, out_root=tmp_path, seeds=1)[:2]
+    bad = plan(exp, tmp_path / "no-data", out_root=tmp_path / "bad", seeds=1)[:1]
+    try:
+        res = run_grid([*good, *bad], ray_address=ray_cluster.address,
+                       ray_resources={"num_cpus": 1}, progress=False)  # fmt: skip
+        assert import_ray() is ray and ray.is_initialized()
+        nodes = sum(bool(n["Alive"]) for n in ray.nodes())
+    finally:
+        ray.shutdown()
+    assert nodes == 2
+    assert res["done"] == 2 and len(res["failed"]) == 1, res
+    ((run_dir, message),) = res["failed"]
+    assert run_dir == bad[0].run_dir and "manifest" in message
+    assert (Path(run_dir) / "FAILED").is_file()
+    for spec in good:
+        result = json.loads((Path(spec.run_dir) / "result.json").read_text())
+        assert result["cell"] == spec.cell and result["eval_split"] == "heldout"
+    assert run_grid(good, ray_address=ray_cluster.address, progress=False)["skipped"] == 2
+    ray.shutdown()
 
 
 def test_changed_config_does_not_reuse_old_results(tmp_path):
