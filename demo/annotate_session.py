@@ -5,8 +5,9 @@ suggestion for the part being labelled, and the actions (label, split, undo) on 
 The playback is the demo's (:func:`~echostream.demo.runner.classify_cine`: one decode through
 ``classify``'s function, the overlay drawn on, everything outside the ultrasound region
 blanked); the suggestion for a part is the verdict on that part's frames
-(:func:`~echostream.stream.verdict.cine_verdict`). Nothing shown names a file: a cine is its
-place in the queue and its content id.
+(:func:`~echostream.stream.verdict.verdict_for`: the model's unknown-view rule applied, so a
+part that is none of the views is suggested ``unknown``, which **Enter** labels ``OTHER``).
+Nothing shown names a file: a cine is its place in the queue and its content id.
 
 Example::
 
@@ -26,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from echostream.stream.pipeline import Engine
-from echostream.stream.verdict import cine_verdict
+from echostream.stream.unknown import UNKNOWN
+from echostream.stream.verdict import verdict_for
 
 from .annotate_queue import QueuedCine, suggest
-from .annotate_store import LabelRow, LabelStore, Split
+from .annotate_store import OTHER, LabelRow, LabelStore, Split
 from .files import DemoFiles
 from .playback import CinePlayback
 from .runner import classify_cine
@@ -131,7 +133,7 @@ class AnnotateSession:
         """The verdict on the part's frames (the queue's whole-cine suggestion without them)."""
         raw = cur.playback.raw
         if len(raw) >= part[1] > part[0]:
-            verdict = cine_verdict(raw[part[0] : part[1]], self.engine.labels)
+            verdict = verdict_for(raw[part[0] : part[1]], self.engine)
             return verdict.label, float(verdict.confidence)
         return cur.item.suggested, cur.item.confidence
 
@@ -171,12 +173,14 @@ class AnnotateSession:
 
     def label(self, view: str, token: str | None = None) -> LabelRow:
         """Label the part on screen ``view`` (a view, OTHER, SKIP, or ``accept``: the
-        suggestion). ``token``: the page's, refused when the page was behind."""
+        suggestion, ``OTHER`` for an ``unknown`` one). ``token``: the page's, refused when the
+        page was behind."""
         with self._lock:
             shown = self._check(token)
             item = shown.item
             assert item is not None
             choice = shown.suggested if view == "accept" else view
+            choice = OTHER if choice == UNKNOWN else choice  # the model's "none of the views"
             if not choice:
                 raise ValueError("no suggestion to accept: press a view's key")
             return self.store.label(

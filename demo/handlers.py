@@ -206,7 +206,7 @@ def run_live_url(
     the URL without its password or secret query values.
     """
     from echostream.stream.sources import open_source
-    from echostream.stream.temporal import TemporalChain
+    from echostream.stream.temporal import chain_for
 
     url = (url or "").strip()
     shown = redact(url) if url else "(empty)"
@@ -216,7 +216,7 @@ def run_live_url(
     try:
         engine = settings.engine(state)
         src = open_source(url)
-        chain = TemporalChain.from_config(settings.smoother(), fps=src.info.fps)
+        chain = chain_for(engine, settings.smoother(), fps=src.info.fps)
     except SourceError as err:
         yield None, f"**Problem:** {err}"
         return

@@ -29,7 +29,7 @@ from echostream.stream.frame import Frame, SourceInfo
 from echostream.stream.live_frame import LiveLabeller, draw_result
 from echostream.stream.overlay import ScreenMask
 from echostream.stream.pipeline import Engine, FrameResult
-from echostream.stream.temporal import TemporalChain
+from echostream.stream.temporal import chain_for
 
 from .playback import CinePlayback
 
@@ -126,7 +126,7 @@ class LiveClassifier:
     ) -> None:
         self.engine = engine
         self.smoother = smoother
-        self.labeller = LiveLabeller(engine, TemporalChain.from_config(smoother))
+        self.labeller = LiveLabeller(engine, chain_for(engine, smoother))
         self.name = name
         self.screen = ScreenMask(keep_screen)
         self.index = 0

@@ -21,7 +21,7 @@ from .model_file import precision_sibling
 from .pipeline import STAGE_NAMES, Engine, percentiles, run_file
 from .sinks import NullSink
 from .sources import open_source
-from .temporal import TemporalChain
+from .temporal import chain_for
 
 
 def usable_cores() -> int:
@@ -103,7 +103,7 @@ def pipeline_file(engine: Engine, path: str, opts: dict, cfg: dict) -> dict[str,
         for r in run_file(
             engine,
             src,
-            TemporalChain.from_config(cfg.get("smoother"), fps=src.info.fps),
+            chain_for(engine, cfg.get("smoother"), fps=src.info.fps),
             batch_size=int(backend.get("batch_size", 8)),
             queue_size=int(cfg.get("reader", {}).get("queue_size", 64)),
             preprocess_workers=int(cfg.get("reader", {}).get("preprocess_workers", 1)),
@@ -192,7 +192,7 @@ def live_run(engine: Engine, path: str, cfg: dict, pace: bool = True) -> dict[st
         report = run_live(
             engine,
             src,
-            TemporalChain.from_config(cfg.get("smoother"), fps=src.info.fps),
+            chain_for(engine, cfg.get("smoother"), fps=src.info.fps),
             LiveSettings.from_config(cfg, pace=pace),
             sinks=[NullSink()],
         )

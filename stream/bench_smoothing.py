@@ -6,6 +6,10 @@ plus the two runs that feed them).
 Sidecar format: ``{"labels": ["A4C", ..., null, ...], "fps": 50}`` — one entry per frame,
 ``null`` where the view is in transition (no single truth).
 
+Each setting runs on the model's own chain (:func:`~.temporal.chain_for`: the model file's
+unknown-view gate first), so a frame shown ``unknown`` counts as its own label
+(:data:`UNKNOWN_CODE`), never as the ``OTHER`` column or the best known view.
+
 >>> flicker_rate([0, 0, 1, 0], [0, 0, 0, 0], fps=1.0, settle_s=0.0)["switches"]
 2
 """
@@ -22,22 +26,32 @@ import numpy as np
 
 from .bench_runs import pipeline_file
 from .pipeline import Engine
-from .temporal import TemporalChain
+from .temporal import Prediction, chain_for
+from .unknown import OTHER, UNKNOWN, UnknownRule, rule_for
 
 #: The time-to-stable target (seconds) a smoothing setting must meet to count as settling.
 TIME_TO_STABLE_TARGET_S = 0.5
+#: Truth code of a frame in transition between views (no single truth; left out).
+TRANSITION = -1
+#: Label code of a frame shown ``unknown`` (and of ``OTHER`` truth for a model with that class).
+UNKNOWN_CODE = -2
+
+
+def shown_codes(preds: Sequence[Prediction]) -> list[int]:
+    """The label each prediction shows, as a code: its view's index, or :data:`UNKNOWN_CODE`."""
+    return [UNKNOWN_CODE if p.unknown else p.index for p in preds]
 
 
 def segments(truth: Sequence[int]) -> list[tuple[int, int, int]]:
     """Runs of equal truth as ``(start, end, label)``; ``-1`` (transition) runs are left out.
 
-    >>> segments([0, 0, -1, 1, 1, 1])
-    [(0, 2, 0), (3, 6, 1)]
+    >>> segments([0, 0, -1, 1, 1, 1, -2, -2])
+    [(0, 2, 0), (3, 6, 1), (6, 8, -2)]
     """
     out, start = [], 0
     for i in range(1, len(truth) + 1):
         if i == len(truth) or truth[i] != truth[start]:
-            if truth[start] >= 0:
+            if truth[start] != TRANSITION:
                 out.append((start, i, int(truth[start])))
             start = i
     return out
@@ -115,11 +129,12 @@ def smoothing_metrics(
     *,
     settle_s: float = 0.5,
     hold_s: float = 1.0,
+    unknown: UnknownRule | None = None,
 ) -> dict[str, Any]:
     """Flicker and time-to-stable for raw argmax and each smoother setting over ``probs``
-    ``(N, K)`` with per-frame ``truth`` (class index, -1 = transition)."""
+    ``(N, K)`` with per-frame ``truth`` (class index, -1 = transition, -2 = unknown)."""
     return pooled_smoothing_metrics([(probs, truth, fps)], settings, settle_s=settle_s,
-                                    hold_s=hold_s)  # fmt: skip
+                                    hold_s=hold_s, unknown=unknown)  # fmt: skip
 
 
 def pooled_smoothing_metrics(
@@ -128,6 +143,7 @@ def pooled_smoothing_metrics(
     *,
     settle_s: float = 0.5,
     hold_s: float = 1.0,
+    unknown: UnknownRule | None = None,
 ) -> dict[str, Any]:
     """:func:`smoothing_metrics` over several sweep cines at once: switches and steady seconds
     summed into one rate, every view change's time to stable listed together. Each cine gets
@@ -135,7 +151,8 @@ def pooled_smoothing_metrics(
 
     ``time_to_stable.lost`` counts the view changes this setting never settles on although raw
     argmax does: what smoothing costs. A change raw argmax never settles on either is the
-    classifier's error (it is in ``never``, not in ``lost``)."""
+    classifier's error (it is in ``never``, not in ``lost``). ``unknown``: the model's
+    unknown-view rule (:func:`~.unknown.rule_for`; None: none)."""
     out: dict[str, Any] = {}
     raw_rate = None
     raw_times: list[float | None] = []
@@ -146,9 +163,10 @@ def pooled_smoothing_metrics(
         chains: list[str] = []
         for probs, truth_seq, fps in runs:
             truth = [int(t) for t in truth_seq]
-            chain = TemporalChain.from_config(cfg, fps=fps)
+            rule = unknown or UnknownRule(num_classes=np.shape(probs)[1])
+            chain = chain_for(rule, cfg, fps=fps)
             preds = chain.run(probs)
-            idx = [p.index for p in preds]
+            idx = shown_codes(preds)
             flick = flicker_rate(idx, truth, fps, settle_s)
             switches += flick["switches"]
             steady_s += flick["steady_s"]
@@ -192,10 +210,12 @@ def read_truth(cine: str | Path, labels: Sequence[str], sidecar: str | Path | No
     data = json.loads(path.read_text())
     raw = data["labels"] if isinstance(data, dict) else data
     lookup = {lab: i for i, lab in enumerate(labels)}
+    if OTHER in lookup:  # "none of the views" is shown as unknown, not as the OTHER column
+        lookup[OTHER] = UNKNOWN_CODE
     unknown = sorted({v for v in raw if v is not None and v not in lookup})
     if unknown:
         raise ValueError(f"{path}: labels not known to the model: {', '.join(unknown)}")
-    truth = [-1 if v is None else lookup[v] for v in raw]
+    truth = [TRANSITION if v is None else lookup[v] for v in raw]
     return truth, (data.get("fps") if isinstance(data, dict) else None)
 
 
@@ -216,6 +236,7 @@ def sweep_metrics(
     hold_s = float(bench_cfg.get("stable_hold_s", 1.0))
     settings = dict(bench_cfg.get("smoothing_settings", {}))
     settings["configured"] = cfg.get("smoother", {})
+    rule = rule_for(engine)
     runs: list[SweepRun] = []
     cines: list[dict[str, Any]] = []
     for sweep, truth_file in zip(sweeps, truth_files, strict=True):
@@ -227,7 +248,8 @@ def sweep_metrics(
             raise ValueError(f"{sweep}: {len(probs)} frames but {len(truth)} truth labels")
         runs.append((probs, truth, fps))
         own = pooled_smoothing_metrics([runs[-1]], {"configured": settings["configured"]},
-                                       settle_s=settle_s, hold_s=hold_s)  # fmt: skip
+                                       settle_s=settle_s, hold_s=hold_s,
+                                       unknown=rule)  # fmt: skip
         cines.append({
             "cine": sweep,
             "frames": len(probs),
@@ -236,7 +258,9 @@ def sweep_metrics(
             "configured_switches": own["configured"]["flicker"]["switches"],
             "steady_s": own["raw"]["flicker"]["steady_s"],
         })  # fmt: skip
-    metrics = pooled_smoothing_metrics(runs, settings, settle_s=settle_s, hold_s=hold_s)
+    metrics = pooled_smoothing_metrics(
+        runs, settings, settle_s=settle_s, hold_s=hold_s, unknown=rule
+    )
     note = "simulated sweep cines; truth from the simulator, not a clinician"
     if len(runs) > 1:
         note += f"; metrics pooled over {len(runs)} cines"
@@ -267,10 +291,11 @@ def steady_metrics(engine: Engine, cine: str, cfg: dict, workers: int = 2) -> di
     settings["configured"] = cfg.get("smoother", {})
     out: dict[str, Any] = {}
     for name, scfg in settings.items():
-        idx = [p.index for p in TemporalChain.from_config(scfg, fps=fps).run(probs)]
+        idx = shown_codes(chain_for(engine, scfg, fps=fps).run(probs))
         flick = flicker_rate(idx, truth, fps, settle)
         entry: dict[str, Any] = {"flicker": flick, "labels_shown": sorted(
-            {engine.labels[i] for i in idx[min(len(idx), int(round(settle * fps))):]}
+            {UNKNOWN if i == UNKNOWN_CODE else engine.labels[i]
+             for i in idx[min(len(idx), int(round(settle * fps))):]}
         )}  # fmt: skip
         raw_rate = out["raw"]["flicker"]["per_minute"] if out else None
         reduction = flicker_reduction(raw_rate, flick["per_minute"])

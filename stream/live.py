@@ -25,7 +25,7 @@ from .pipeline import Engine, FrameResult
 from .pipeline_live import FrameSink, LiveReport, LiveSettings, run_live
 from .sinks import MjpegServer, VideoSink
 from .sources import open_source, source_kind
-from .temporal import TemporalChain
+from .temporal import chain_for
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def run_live_view(
         keep_screen = bool(cfg.get("overlay", {}).get("keep_screen", False))
     src = open_live_source(source, cfg, name=name)
     info = src.info
-    chain = TemporalChain.from_config(cfg.get("smoother"), fps=info.fps)
+    chain = chain_for(engine, cfg.get("smoother"), fps=info.fps)
     sinks: list[FrameSink] = []
     server: MjpegServer | None = None
     video = VideoSink(out, fps=info.fps or 30.0, name=view.out_name) if out else None

@@ -11,7 +11,7 @@ Example::
 
     engine = Engine.load("model.onnx", backend="auto")
     with open_source("udp://127.0.0.1:5000", **engine.source_options("udp://…")) as src:
-        report = run_live(engine, src, TemporalChain.from_config(cfg["smoother"], fps=30),
+        report = run_live(engine, src, chain_for(engine, cfg["smoother"], fps=30),
                           LiveSettings.from_config(cfg, duration_s=60))
     print(report.summary()["frame_to_label_ms"])
 """
@@ -391,6 +391,8 @@ def run_live(
     """Classify ``source`` as frames arrive (batch 1) until it ends, ``settings.max_frames``
     were read, ``settings.duration_s`` passed or ``stop`` is set (see :class:`LiveSettings`).
     Annotated frames go to ``sinks``; ``on_result`` sees each result as it is labelled.
+    ``chain``: the model's temporal chain (:func:`~.temporal.chain_for`, the model file's
+    unknown-view gate first).
 
     ``screen``: the :class:`~echostream.stream.overlay.ScreenMask` for annotated frames (None:
     a default one, which blanks everything outside the ultrasound region). The temporal chain

@@ -17,7 +17,8 @@ label: :class:`UnknownGate` (put first by ``from_config(..., unknown=rule)``) ma
 frame; :class:`EMA` smooths that mark like a probability, :class:`RollingVote` counts it as a
 vote, :class:`Hysteresis` lets it through at once (it holds only among known views) and
 :class:`UncertainGate` leaves unknown frames alone (uncertain = one of the views, unsure).
-Without a gate nothing is ever unknown and every stage behaves as before.
+Without a gate nothing is ever unknown and every stage behaves as before. A model's chain
+comes from :func:`chain_for`, which puts the model file's gate first.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ import math
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .unknown import UNKNOWN, UnknownRule
+from .unknown import UNKNOWN, UnknownRule, rule_for
+
+if TYPE_CHECKING:
+    from .model_file import ModelInfo
+    from .unknown import HasModelInfo
 
 
 @dataclass(frozen=True)
@@ -407,3 +412,24 @@ class TemporalChain(Stage):
             parts.append(f"{name}({args})")
         text = " → ".join(parts)
         return text if self.fps is None else f"{text} [at {self.fps:g} fps]"
+
+
+def chain_for(
+    model: HasModelInfo | ModelInfo | UnknownRule,
+    smoother: Mapping[str, Any] | None,
+    fps: float | None = None,
+) -> TemporalChain:
+    """The temporal chain for ``model`` (an :class:`~echostream.stream.pipeline.Engine` or its
+    ``ModelInfo``): the ``smoother:`` section's stages at ``fps``, after the model file's
+    unknown-view gate (:func:`~echostream.stream.unknown.rule_for`) when it has a rule. The one
+    way a caller with a model builds its chain, so no path shows ``OTHER`` or skips the
+    model's threshold.
+
+    >>> from types import SimpleNamespace
+    >>> nine = SimpleNamespace(labels=("PLAX", "A4C", "OTHER"))
+    >>> chain_for(nine, {"stages": ["ema"], "ema": {"alpha": 0.5}}).describe()
+    'unknown(OTHER class) → ema(alpha=0.5)'
+    >>> chain_for(nine, None).update(np.array([0.2, 0.1, 0.7])).label(nine.labels)
+    'unknown'
+    """
+    return TemporalChain.from_config(smoother, fps=fps, unknown=rule_for(model))

@@ -14,9 +14,14 @@ Two rules, both from the model file, never from code:
 ``unknown`` is distinct from ``uncertain``: *uncertain* is one of the views, with low
 confidence; *unknown* is not one of the views.
 
+Every caller takes a model's rule from :func:`rule_for` (an engine, its ``ModelInfo``); its
+chain from :func:`~echostream.stream.temporal.chain_for` and a cine's verdict from
+:func:`~echostream.stream.verdict.verdict_for`, which both apply it: one way, so no path shows
+``OTHER`` or ignores the threshold.
+
 Example::
 
-    rule = UnknownRule.from_info(engine.info)
+    rule = rule_for(engine)
     reason = rule.check(probs)             # None, or why this frame is not one of the views
 """
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -101,8 +106,9 @@ class UnknownRule:
 
     @classmethod
     def from_info(cls, info: ModelInfo) -> UnknownRule:
-        """The rule a model file describes (its labels and ``echostream.unknown`` entry)."""
-        return cls.from_labels(info.labels, info.unknown)
+        """The rule a model file describes (its labels and ``echostream.unknown`` entry; an
+        info without that entry has no threshold)."""
+        return cls.from_labels(info.labels, getattr(info, "unknown", None))
 
     @property
     def active(self) -> bool:
@@ -174,3 +180,34 @@ class UnknownRule:
         if self.threshold is not None:
             parts.append(f"{self.score} under {self.threshold:.2f}")
         return "; ".join(parts) or "none"
+
+
+class HasModelInfo(Protocol):
+    """A loaded model (:class:`~echostream.stream.pipeline.Engine`): its file's metadata."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+
+def rule_for(model: HasModelInfo | ModelInfo | UnknownRule) -> UnknownRule:
+    """The unknown-view rule of ``model``: an :class:`~echostream.stream.pipeline.Engine`, its
+    ``ModelInfo``, or a rule (returned as is). An object without ``info`` is read as the info
+    itself (its ``labels``, and its ``unknown`` entry if it has one).
+
+    >>> from types import SimpleNamespace
+    >>> rule_for(SimpleNamespace(labels=("PLAX", "A4C", "OTHER"))).describe()
+    'OTHER class'
+    """
+    if isinstance(model, UnknownRule):
+        return model
+    return UnknownRule.from_info(_info(model))
+
+
+def labels_for(model: HasModelInfo | ModelInfo) -> tuple[str, ...]:
+    """The class names of ``model`` (an engine or its ``ModelInfo``), in output order."""
+    return tuple(_info(model).labels)
+
+
+def _info(model: HasModelInfo | ModelInfo) -> ModelInfo:
+    """``model``'s metadata: its ``info``, or ``model`` itself when it has none."""
+    return cast("ModelInfo", getattr(model, "info", model))

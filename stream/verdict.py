@@ -7,7 +7,7 @@ views and ``reason`` saying why.
 
 Example::
 
-    v = cine_verdict(probs, labels)        # probs: (N, K) per-frame probabilities
+    v = verdict_for(probs, engine)         # probs: (N, K) per-frame probabilities
     print(v.label, v.vote_share, v.confidence, v.top2)
 """
 
@@ -16,11 +16,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .unknown import OTHER, UNKNOWN, UnknownRule
+from .unknown import OTHER, UNKNOWN, UnknownRule, labels_for, rule_for
+
+if TYPE_CHECKING:
+    from .model_file import ModelInfo
+    from .unknown import HasModelInfo
 
 
 @dataclass(frozen=True)
@@ -127,3 +131,18 @@ def cine_verdict(
                            **common)  # fmt: skip
     return CineVerdict(label=labels[win], confidence=float(mean[win]),
                        vote_share=float(votes[win]), mean_probs=mean_probs, **common)  # fmt: skip
+
+
+def verdict_for(probs: np.ndarray, model: HasModelInfo | ModelInfo) -> CineVerdict:
+    """The verdict over ``probs`` ``(N, K)`` from ``model`` (an
+    :class:`~echostream.stream.pipeline.Engine` or its ``ModelInfo``): its labels and its model
+    file's unknown-view rule (:func:`~echostream.stream.unknown.rule_for`), threshold included.
+    The one way a caller with a model gets a cine's verdict.
+
+    >>> from types import SimpleNamespace
+    >>> info = SimpleNamespace(labels=("PLAX", "A4C"), unknown={"score": "max_softmax",
+    ...                                                        "threshold": 0.8})
+    >>> verdict_for(np.array([[0.6, 0.4], [0.7, 0.3]]), info).label
+    'unknown'
+    """
+    return cine_verdict(probs, labels_for(model), unknown=rule_for(model))
