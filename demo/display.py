@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from echostream.stream.classify import CineResult
 from echostream.stream.frame import SourceInfo
 from echostream.stream.model_file import data_text
+from echostream.stream.unknown import UNKNOWN
 from echostream.stream.views import VIEW_NAMES
 
 from .playback import CinePlayback
@@ -62,6 +63,8 @@ def verdict_markdown(
     if result.view is None:  # Doppler, M-mode: as `echostream classify`, not classified
         note = f"{result.acquisition} acquisition: not a view of the heart; not classified"
         return f"### Not classified\n{note}\n\n{model_line}"
+    if result.view == UNKNOWN:
+        return _unknown_markdown(result, model_line)
     lines = [
         f"### Verdict: {result.view} — {VIEW_NAMES.get(result.view, result.view)}",
         f"**confidence {_pct(result.confidence or 0.0)}** (mean probability) · "
@@ -78,6 +81,21 @@ def verdict_markdown(
     n_unc = sum(1 for s in playback.shown if s == "uncertain")
     if n_unc:
         lines.append(f"{n_unc} of {len(playback.shown)} frames shown as uncertain by the smoother")
+    lines.append(model_line)
+    return "\n\n".join(lines)
+
+
+def _unknown_markdown(result: CineResult, model_line: str) -> str:
+    """The verdict block of a cine that is none of the model's views: why, and the closest."""
+    lines = ["### Verdict: unknown — not one of the model's views"]
+    if result.reason:
+        lines.append(result.reason)
+    if result.top2:
+        best = result.top2[0]
+        lines.append(
+            f"closest view {best['label']}: vote {_pct(best['vote_share'])}, "
+            f"mean probability {_pct(best['mean_prob'])}"
+        )
     lines.append(model_line)
     return "\n\n".join(lines)
 

@@ -30,11 +30,11 @@ import numpy as np
 
 from .archive import ArchiveSummary, file_sha256
 from .archive_output import ArchiveOutput, archive_row
-from .classify import CineResult, classify_paths
+from .classify import CineResult, apply_verdict, classify_paths
 from .errors import item_error
 from .model_file import ModelInfo
 from .pipeline import Engine
-from .verdict import cine_verdict
+from .verdict import verdict_for
 
 #: Memory a reading task reserves: a few cines' frames at the model's input size.
 DECODE_MEMORY = 256 * 2**20
@@ -207,10 +207,7 @@ class Classifier:
         b = self.batch_size
         probs = np.concatenate([self.engine.backend.predict(x[i : i + b].copy())
                                 for i in range(0, len(x), b)])  # fmt: skip
-        verdict = cine_verdict(probs, self.engine.labels)
-        cine.view, cine.confidence = verdict.label, verdict.confidence
-        cine.vote_share, cine.by_mean = verdict.vote_share, verdict.by_mean
-        cine.top2 = [asdict(c) for c in verdict.top2]
+        apply_verdict(cine, verdict_for(probs, self.engine))
 
 
 def connect(ray: Any, opts: RayOptions) -> bool:

@@ -25,9 +25,9 @@ from .model_file import data_text
 from .pipeline import Engine, FrameResult, run_file
 from .sources import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from .sources.acquisition_pixels import acquisition_reason
-from .temporal import TemporalChain, describe_config
-from .unknown import UNKNOWN, UnknownRule
-from .verdict import CineVerdict, cine_verdict
+from .temporal import chain_for, describe_config
+from .unknown import UNKNOWN, UnknownRule, rule_for
+from .verdict import CineVerdict, verdict_for
 
 #: Acquisitions that are not a view to classify: reported as such.
 NOT_CLASSIFIED = (AcquisitionKind.DOPPLER, AcquisitionKind.MMODE)
@@ -229,8 +229,8 @@ def classify_file(
                 result.frames = info.n_frames or 0
                 result.time_s = time.perf_counter() - t0
                 return result
-            rule = UnknownRule.from_info(engine.info)
-            chain = TemporalChain.from_config(smoother_cfg, fps=info.fps, unknown=rule)
+            rule = rule_for(engine)
+            chain = chain_for(rule, smoother_cfg, fps=info.fps)
             rows = _observed(
                 run_file(
                     engine,
@@ -251,7 +251,7 @@ def classify_file(
     if not rows:
         return CineResult(path=name, status="error", error=f"{name}: no frames", time_s=elapsed)
     probs = np.stack([r.probs for r in rows])  # (N, K)
-    apply_verdict(result, cine_verdict(probs, engine.labels, unknown=rule))
+    apply_verdict(result, verdict_for(probs, engine))
     result.frames = len(rows)
     result.time_s = elapsed
     result.frames_per_s = len(rows) / elapsed if elapsed > 0 else None
@@ -315,7 +315,7 @@ def classify_paths(
     each path into what the report shows (e.g. a :class:`~echostream.stream.names.PathNamer`)."""
     reader, backend = cfg.get("reader", {}), cfg.get("backend", {})
     report = ClassifyReport(model=engine.describe(), smoother=describe_config(cfg.get("smoother")))
-    report.model["unknown_rule"] = UnknownRule.from_info(engine.info).describe()
+    report.model["unknown_rule"] = rule_for(engine).describe()
     for f in files:
         res = classify_file(
             engine,

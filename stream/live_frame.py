@@ -20,7 +20,7 @@ import numpy as np
 from .frame import Frame
 from .pipeline import Engine, FrameResult, frame_result
 from .temporal import Stage, TemporalChain, UnknownGate
-from .unknown import UnknownRule
+from .unknown import rule_for
 
 if TYPE_CHECKING:
     from .overlay import OverlayStyle, ScreenMask
@@ -78,7 +78,7 @@ def _missing_gate(engine: Engine, chain: Stage) -> UnknownGate | None:
     info = getattr(engine, "info", None)
     if info is None:
         return None
-    rule = UnknownRule.from_info(info)
+    rule = rule_for(info)
     stages = chain.stages if isinstance(chain, TemporalChain) else [chain]
     if not rule.active or (stages and isinstance(stages[0], UnknownGate)):
         return None

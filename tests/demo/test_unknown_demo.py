@@ -80,7 +80,9 @@ def test_upload_verdict_and_per_frame_labels_say_unknown(models, dark, tmp_path,
         state, str(dark), None, settings(state)
     )
     assert status.startswith("**Done:**") and video is not None
-    assert f"Verdict: {UNKNOWN}" in verdict and OTHER not in verdict
+    assert f"Verdict: {UNKNOWN} — not one of the model's views" in verdict
+    assert result.reason in verdict and "closest view" in verdict  # why, and the closest view
+    assert f"Verdict: {OTHER}" not in verdict and f"closest view {OTHER}" not in verdict
 
 
 @pytest.mark.parametrize("name", ["nine", "gated"])
