@@ -325,6 +325,25 @@ def test_changed_config_does_not_reuse_old_results(tmp_path):
         run_grid([spec], progress=False)
 
 
+def test_changed_config_does_not_resume_an_interrupted_run(tmp_path):
+    """An interrupted run (last.pt, no DONE) of another configuration is not resumed: its
+    epochs would mix two schedules."""
+    import yaml
+
+    exp = load_experiment(CONFIGS / "exp4_size.yaml", scale="tiny")
+    spec = plan(exp, tmp_path / "data", out_root=tmp_path, seeds=1)[0]
+    d = Path(spec.run_dir)
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml.safe_dump({"spec": spec.to_dict()}))
+    (d / "last.pt").write_bytes(b"x")
+    ran: list[str] = []
+    run_grid([spec], progress=False, runner=lambda d: ran.append(d["cell"]) or {})
+    assert ran == [spec.cell]  # same configuration: resumed
+    spec.config["train"]["epochs"] = 99
+    with pytest.raises(ValueError, match="interrupted run of a different configuration"):
+        run_grid([spec], progress=False, runner=lambda _s: pytest.fail("must not resume"))
+
+
 @pytest.mark.slow
 @needs_tflite
 def test_all_runs_exp1_and_the_grids_then_the_report_and_resumes(

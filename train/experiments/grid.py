@@ -166,6 +166,7 @@ def is_done(spec: RunSpec) -> bool:
     config is: a changed experiment file must not silently reuse old results)."""
     d = Path(spec.run_dir)
     if not ((d / DONE).is_file() and (d / RESULT).is_file()):
+        _check_unfinished(spec)
         return False
     old = json.loads((d / RESULT).read_text()).get("fingerprint")
     if old is not None and old != spec.fingerprint():
@@ -174,6 +175,20 @@ def is_done(spec: RunSpec) -> bool:
             "another --out"
         )
     return True
+
+
+def _check_unfinished(spec: RunSpec) -> None:
+    """``ValueError`` if ``spec``'s folder holds an interrupted run (``last.pt``) of another
+    configuration: resuming it would mix the two."""
+    d = Path(spec.run_dir)
+    if not ((d / "last.pt").is_file() and (d / "config.yaml").is_file()):
+        return
+    old = (yaml.safe_load((d / "config.yaml").read_text()) or {}).get("spec")
+    if old and RunSpec(**old).fingerprint() != spec.fingerprint():
+        raise ValueError(
+            f"{d}: holds an interrupted run of a different configuration; delete it or pass "
+            "another --out"
+        )
 
 
 def write_plan(exp: Experiment, specs: Sequence[RunSpec], root: Path) -> None:

@@ -2,8 +2,9 @@
 
 The thesis' experiment 4 on the user's own data: the same network fine-tuned from each of
 ``inits`` — ``default`` (the shipped, simulation-trained model), ``imagenet``, ``random``, or a
-model file — on every frame of 1, 2, 4 … labelled patients of the training split; validation
-and test fixed. As in experiment 4 every run sees about as many images as the largest set's
+model file, each with its own run overrides if ``inits`` is a mapping — on every frame of
+1, 2, 4 … labelled patients of the training split; validation and test fixed. As in
+experiment 4 every run sees about as many images as the largest set's
 (``reference_patients``), so a small set is repeated within each epoch.
 
 ``echostream experiment labels --data MY_LABELLED_FOLDER --scale cpu`` runs it; the experiment
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from echostream.stream.settings import deep_merge
 
 from .common import cell_config, ci_cell, init_note
 from .grid import CellDef
@@ -35,18 +38,23 @@ def _model_for(init: str, d: dict[str, Any]) -> dict[str, Any]:
 
 def expand(d: dict[str, Any]) -> list[CellDef]:
     counts = sorted(int(n) for n in d.get("patients") or [])
-    inits = [str(i) for i in d.get("inits") or []]
+    raw = d.get("inits") or []
+    # a list of starts, or a mapping start -> run overrides (e.g. its own learning rates)
+    inits = (
+        {str(i): {} for i in raw} if isinstance(raw, list) else {str(k): v for k, v in raw.items()}
+    )
     if not counts or not inits:
         raise ValueError("the labels curve needs 'patients:' (counts) and 'inits:'")
     ref = int(d.get("reference_patients", counts[-1]))
     out = []
-    for init in inits:
+    for init, own in inits.items():
         model = _model_for(init, d)
+        run = deep_merge(d.get("run") or {}, own or {})
         for n in counts:
             out.append(
                 CellDef(
                     name=f"{Path(init).stem}__{n}pat",
-                    config=cell_config(d, model, d.get("run")),
+                    config=cell_config(d, model, run),
                     meta={"network": Path(init).stem, "patients": n},
                     sampling={
                         "kind": "patients",
