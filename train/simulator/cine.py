@@ -24,6 +24,9 @@ from .cine_extras import APICAL, CineExtras, cine_extras_rng, foreshorten, patie
 from .display import DISPLAY_KINDS, Display, DisplayMode
 from .frames import Breathing, FrameImager, Scanner
 from .heart import Heart, HeartParams
+from .other_cardiac import cardiac_pose, pa_branches
+from .other_families import OtherDraw, draw_other
+from .other_probe import Probe, ProbeScreen
 from .physics import DEPTH_RANGE, DEPTH_RANGE_DEFAULT, Acquisition, BeamImager
 from .poses import OTHER, blend, view_pose
 from .vendors import VENDORS, Screen, ScreenText
@@ -53,6 +56,9 @@ REALISM_FEATURES = (
     "letterbox",  # the screen in a black frame of another aspect ratio, 10 % (display)
     "echonet",  # sector cropped to a square, 112×112, no UI, 6 % (display)
     "colour_flow",  # a colour Doppler box with red/blue mosaic, 4 % (colour)
+    # issue 17: OTHER cines of IVC, lung, other cardiac planes and abdominal textures
+    # (other_families); off: every OTHER cine is an off-axis plane, as before
+    "other_families",
 )
 # Sweeps stay inside one acoustic window; SUB4C has no neighbour there and does not sweep.
 SWEEP_PARTNER = {
@@ -236,8 +242,21 @@ def _cine_rng(spec: CineSpec) -> np.random.Generator:
     )
 
 
+def other_draw(spec: CineSpec) -> OtherDraw | None:
+    """The family of an OTHER cine (``other_families``); None for the 8 views, and for every
+    cine when ``other_families`` is ablated (then OTHER is the first simulator's off-axis)."""
+    if spec.view != OTHER or "other_families" in spec.ablate:
+        return None
+    return draw_other(spec.seed, spec.patient, spec.sweep)
+
+
 def render_cine(spec: CineSpec) -> Cine:
     """Render all frames of ``spec`` (see the module docstring)."""
+    other = other_draw(spec)
+    if other is not None and not other.heart_plane:
+        from .other_render import render_phantom_cine
+
+        return render_phantom_cine(spec, other)
     patient = make_patient(spec.seed, spec.patient)
     rng = _cine_rng(spec)  # every draw below comes from it, in this order
     off = set(spec.ablate)
@@ -256,7 +275,14 @@ def render_cine(spec: CineSpec) -> Cine:
     fps = float(rng.integers(30, 81))  # scanners report whole frame rates
     n = spec.n_frames or int(np.clip(round(fps * 60 / hr), 30, 60))
     scanner, quality = _set_up_scanner(spec, patient, hr, fps, rng, off, extras)
-    pose, info = view_pose(spec.view, heart, rng, aim="aim" not in off)
+    if other is not None and other.kind != "off_axis":  # RV inflow, PA bifurcation
+        if other.kind == "pa_bifurcation":
+            heart.structures.extend(pa_branches(heart, np.random.default_rng(other.detail)))
+        pose, info = cardiac_pose(other.kind, heart, rng)
+    else:
+        pose, info = view_pose(spec.view, heart, rng, aim="aim" not in off)
+    if other is not None:
+        info.update(other_family=other.family, other_kind=other.kind)
     partner = SWEEP_PARTNER.get(spec.view) if spec.sweep else None
     pose_b = view_pose(partner, heart, rng, aim="aim" not in off)[0] if partner else None
     short = extras.foreshorten_deg if "foreshortening" not in off else 0.0
@@ -319,23 +345,27 @@ def _set_up_scanner(
     rng: np.random.Generator,
     off: set[str],
     extras: CineExtras,
+    probe: Probe | None = None,
 ) -> tuple[Scanner, float]:
-    """The cine's acquisition, beam imager, body maps and screen, and its window quality."""
+    """The cine's acquisition, beam imager, body maps and screen, and its window quality;
+    ``probe``: an OTHER family's probe (its depths, fan and frequency; no lung mask)."""
     style = VENDORS[spec.vendor]
     acq = Acquisition.sample(
         rng,
-        depth_range=DEPTH_RANGE.get(spec.view, DEPTH_RANGE_DEFAULT),
+        depth_range=probe.depth_range if probe else DEPTH_RANGE.get(spec.view, DEPTH_RANGE_DEFAULT),
         n_samples=spec.n_samples,
         n_beams=spec.n_beams,
     )
-    acq = _ablate_acquisition(acq, off)
+    if probe is None:
+        acq = _ablate_acquisition(acq, off)
+    else:  # the framing ablation is about the views' depths and sectors
+        acq = probe.acquisition(_ablate_acquisition(acq, off - {"framing"}))
     imager = BeamImager(acq, rng)
     quality = float(np.clip(patient.quality + rng.normal(0, 0.1), 0, 1))  # drawn either way
     if spec.quality is not None:  # same random stream, only the window quality overridden
         quality = float(spec.quality)
-    body = body_maps(
-        acq, spec.view, rng, quality, lung="lung" not in off, blotch="blotch" not in off
-    )
+    lung = "lung" not in off and probe is None  # the phantoms draw their own lung
+    body = body_maps(acq, spec.view, rng, quality, lung=lung, blotch="blotch" not in off)
     text = ScreenText(
         institution=str(rng.choice(["ECHOSTREAM GENERAL", "SIM HEART CENTRE", "TEST CLINIC"])),
         patient=patient.name.replace("^", ", "),
@@ -350,7 +380,12 @@ def _set_up_scanner(
     )
     mode = _display_mode(spec, extras.display, off)
     outer = spec.size or style.size
-    screen = Screen(style, acq, text, size=mode.screen_size(outer), hr=hr)
+    size = mode.screen_size(outer)
+    screen = (
+        Screen(style, acq, text, size=size, hr=hr)
+        if probe is None
+        else ProbeScreen(style, acq, text, probe=probe, size=size, hr=hr)
+    )
     return Scanner(acq, imager, body, screen, Display(mode, screen, outer)), quality
 
 

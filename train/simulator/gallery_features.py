@@ -1,6 +1,8 @@
 """A picture of the issue-13 realism features: one row per feature, showing cines that draw
 it and, last, the first of them with the feature switched off (same patient, same draws);
-optionally a real file of the same view first (``beside``: a folder with labels.csv).
+optionally a real file of the same view first (``beside``: a folder with labels.csv). Below
+them, one row per kind of OTHER cine (issue 17: off-axis, IVC, lung, other cardiac planes,
+textures), a real OTHER file of that kind first where ``beside`` has one.
 
     python -m echostream.train.simulator.gallery /work/sim13/features.png --features \\
         --beside ../shared/real-dev
@@ -20,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .cine import ALL_VIEWS, CineSpec, render_cine
 from .cine_extras import CineExtras, cine_extras_rng
+from .other_families import KINDS, draw_other
 
 # feature → (view, which draws show it; None: every patient has the structure, some planes)
 FEATURE_VIEWS: dict[str, tuple[str, str | None]] = {
@@ -33,6 +36,13 @@ FEATURE_VIEWS: dict[str, tuple[str, str | None]] = {
     "colour_flow": ("A4C", "colour_flow"),
 }
 VENDOR_CYCLE = ("epiq7g", "ie33", "sc2000")
+# OTHER kind → words in a real OTHER file's name that show the same thing (for ``beside``)
+REAL_OTHER = {
+    "ivc_long": ("ivc-long", "_ivc."),
+    "ivc_short": ("ivc-trans",),
+    "a_lines": ("absent-sliding", "a-lines"),
+    "b_lines": ("b-lines",),
+}
 
 
 def _draws(extras: CineExtras, what: str | None) -> bool:
@@ -79,6 +89,18 @@ def features_image(
 ) -> Image.Image:
     """Rows: features; columns: [a real file of the view], ``per_row`` cines with the feature,
     then the first of them with it off."""
+    features = _features_rows(seed=seed, beside=beside, per_row=per_row, tile=tile)
+    others = other_image(seed=seed, beside=beside, per_row=per_row, tile=tile)
+    canvas = Image.new("RGB", (max(features.width, others.width), features.height + others.height))
+    canvas.paste(features, (0, 0))
+    canvas.paste(others, (0, features.height))
+    return canvas
+
+
+def _features_rows(
+    *, seed: int, beside: str | Path | None, per_row: int, tile: tuple[int, int]
+) -> Image.Image:
+    """The issue-13 rows of :func:`features_image`."""
     reals: dict[str, list[Image.Image]] = {}
     if beside is not None:
         from .gallery import _real_tiles
@@ -113,4 +135,60 @@ def features_image(
             canvas.paste(_tile(frame, tile), (x, y))
             note = "off" if c == len(specs) else f"patient {spec.patient}"
             draw.text((x + 4, y + 4), note, font=font, fill=(255, 230, 0))
+    return canvas
+
+
+def other_patients(kind: str, seed: int, n: int) -> list[int]:
+    """The first ``n`` patients whose OTHER cine is of ``kind`` (``other_families.KINDS``)."""
+    return [p for p in range(5000) if draw_other(seed, p).kind == kind][:n]
+
+
+def _real_others(folder: Path) -> dict[str, np.ndarray]:
+    """A middle frame of the real OTHER files in ``folder/labels.csv``, by the kind they show."""
+    from echostream.stream.sources import open_source
+
+    from ..manifest import read_manifest
+
+    found: dict[str, np.ndarray] = {}
+    for entry in read_manifest(folder, other=True).entries:
+        name = Path(entry.path).name.lower()
+        kinds = [k for k, words in REAL_OTHER.items() if any(w in name for w in words)]
+        if entry.view != "OTHER" or not kinds or kinds[0] in found:
+            continue
+        with open_source(entry.path) as src:
+            frames = [f.pixels for _, f in zip(range(12), src, strict=False)]
+        found[kinds[0]] = np.asarray(frames[len(frames) // 2])
+    return found
+
+
+def other_image(
+    *,
+    seed: int = 0,
+    beside: str | Path | None = None,
+    per_row: int = 3,
+    tile: tuple[int, int] = (320, 240),
+) -> Image.Image:
+    """Rows: kinds of OTHER cine; columns: [a real OTHER file of the kind], ``per_row`` cines."""
+    reals = _real_others(Path(beside)) if beside is not None else {}
+    n_real = 1 if beside is not None else 0
+    kinds = [k for family in KINDS.values() for k in family]
+    label_w = 150
+    font = ImageFont.load_default(size=15)
+    width = label_w + (n_real + per_row) * tile[0]
+    canvas = Image.new("RGB", (width, len(kinds) * tile[1]), (24,) * 3)
+    draw = ImageDraw.Draw(canvas)
+    for r, kind in enumerate(kinds):
+        y = r * tile[1]
+        draw.text((6, y + tile[1] // 2 - 20), f"OTHER\n{kind}", font=font, fill=(255, 255, 255))
+        if kind in reals:
+            canvas.paste(_tile(reals[kind], tile), (label_w, y))
+            draw.text((label_w + 4, y + 4), "real", font=font, fill=(0, 230, 255))
+        for c, p in enumerate(other_patients(kind, seed, per_row)):
+            spec = CineSpec(
+                seed=seed, patient=p, view="OTHER", vendor=VENDOR_CYCLE[p % 3], n_frames=4
+            )
+            x = label_w + (n_real + c) * tile[0]
+            canvas.paste(_tile(render_cine(spec).frames[3], tile), (x, y))
+            probe = draw_other(seed, p).probe.kind
+            draw.text((x + 4, y + 4), f"patient {p}, {probe}", font=font, fill=(255, 230, 0))
     return canvas
