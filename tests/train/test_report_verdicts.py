@@ -72,3 +72,11 @@ def test_missing_experiments_are_not_testable_and_the_table_has_a_row_each() -> 
     rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
     assert len(rows) == 6 and all("**not testable**" in r for r in rows)
     assert "Table 4.6" in "\n".join(lines)  # the thesis' evidence stands beside ours
+
+
+def test_an_incomplete_grid_is_not_judged() -> None:
+    sums = {"exp3": {"a": {**_cell(0.6, train=["x"])}, "ab": {**_cell(0.8, train=["x", "y"])}}}
+    vs = verdicts(sums, {"exp3": "2 of 24 runs finished"})
+    exp3 = [v for v in vs if v.finding.endswith("(exp 3)")]
+    assert len(exp3) == 2
+    assert all(v.verdict == "not testable" and "2 of 24 runs finished" in v.why for v in exp3)

@@ -130,9 +130,12 @@ def write_report(runs: str | Path, out: str | Path, *, scale: str | None = None)
     L += _baseline_table(runs, exps.get("exp2"))
     for key in ("exp2", "exp3", "exp4"):
         L += _experiment_section(key, exps.get(key), figdir, out.parent)
-    L += verdict_table(sums, scales)
+    incomplete = _incomplete(exps)
+    L += verdict_table(sums, scales, incomplete)
     L += ["## Reading", ""]
-    L += reading(sums, scales) or ["Nothing to compare yet."]
+    done = {k: v for k, v in sums.items() if k not in incomplete}
+    L += reading(done, scales) or ["Nothing to compare yet."]
+    L += [f"- {k}: not read yet ({why})." for k, why in sorted(incomplete.items())]
     L += ["", _why_ours_differ(set(scales.values())), ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(L))
@@ -283,6 +286,17 @@ def _plan(exp: _Experiment) -> dict[str, Any]:
     plan.setdefault("data", results[0].get("data_dir", "DATA") if results else "DATA")
     plan.setdefault("seeds", sorted({r["seed"] for r in results}))
     return plan
+
+
+def _incomplete(exps: dict[str, _Experiment]) -> dict[str, str]:
+    """Experiments with fewer finished runs than planned → "k of n runs finished"."""
+    out = {}
+    for key, exp in exps.items():
+        plan = _plan(exp)
+        planned = len(plan.get("cells", [])) * len(plan.get("seeds", []))
+        if planned and len(exp.results) < planned:
+            out[key] = f"{len(exp.results)} of {planned} runs finished"
+    return out
 
 
 def _runs_line(key: str, exp: _Experiment, plan: dict[str, Any]) -> str:

@@ -192,18 +192,32 @@ def _pretraining(accs, name, evidence, ours) -> Verdict:
     return Verdict(name, evidence, ours, verdict, why)
 
 
-def verdicts(sums: dict[str, dict[str, Any]]) -> list[Verdict]:
-    """The abstract's four findings (the third and fourth in two parts each) against our runs."""
+def verdicts(
+    sums: dict[str, dict[str, Any]], incomplete: dict[str, str] | None = None
+) -> list[Verdict]:
+    """The abstract's four findings (the third and fourth in two parts each) against our runs;
+    an experiment in ``incomplete`` (key → e.g. "2 of 36 runs finished") is not judged."""
+    incomplete = incomplete or {}
+    sums = {k: v for k, v in sums.items() if k not in incomplete}
     ev = {f.id: f.evidence for f in thesis_findings()}
-    return [
+    out = [
         _networks(sums.get("exp2"), ev["networks_similar_inception_best"]),
         _full_vs_gradual(sums.get("exp2"), ev["full_finetuning_beats_gradual"]),
         *_generalizes(sums.get("exp3"), ev["vendor_generalization_and_mix"]),
         *_size(sums.get("exp4"), ev["baseline_least_hurt_pretraining_helps"]),
     ]
+    for v in out:
+        key = "exp" + v.finding.rsplit("(exp ", 1)[-1].rstrip(")")
+        if key in incomplete:
+            v.ours, v.verdict, v.why = "—", "not testable", f"{key} incomplete: {incomplete[key]}"
+    return out
 
 
-def verdict_table(sums: dict[str, dict[str, Any]], scales: dict[str, str]) -> list[str]:
+def verdict_table(
+    sums: dict[str, dict[str, Any]],
+    scales: dict[str, str],
+    incomplete: dict[str, str] | None = None,
+) -> list[str]:
     """Markdown: the verdicts section of the report."""
     shown = ", ".join(f"{k} {v}" for k, v in sorted(scales.items())) or "none"
     lines = [
@@ -214,7 +228,7 @@ def verdict_table(sums: dict[str, dict[str, Any]], scales: dict[str, str]) -> li
         "| finding | thesis (real data) | ours (simulated, mean ± 95 % CI) | verdict | why |",
         "|---|---|---|---|---|",
     ]
-    for v in verdicts(sums):
+    for v in verdicts(sums, incomplete):
         cells = (v.finding, v.thesis, v.ours, f"**{v.verdict}**", v.why)
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return lines + [""]
