@@ -7,8 +7,10 @@ SQLite database (:mod:`.results_db`) and one JSON line on stdout. On start, what
 left in the spool is classified first. C-ECHO (Verification) is answered.
 
 Accepted: US Image and US Multi-frame Image Storage (and their retired forms), Secondary
-Capture single and multi-frame (byte grayscale, true colour), in the transfer syntaxes the
-readers decode (native, deflated, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, RLE).
+Capture single and multi-frame (byte grayscale, true colour), Video Endoscopic / Microscopic /
+Photographic Image Storage, in the transfer syntaxes the readers decode (native, deflated,
+JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, RLE, and the MPEG-2 / H.264 / HEVC video
+syntaxes, whose one bitstream :mod:`.sources.dicom_video` decodes).
 
 Bounded: when the spool holds ``max_pending`` instances or ``max_spool_bytes``, a C-STORE is
 refused with status 0xA700 (out of resources), never left hanging; so is one arriving during
@@ -38,6 +40,7 @@ from .pipeline import Engine
 from .results_db import ResultsDB
 from .serve_spool import Admission, Spool
 from .serve_worker import WorkerPool
+from .sources.dicom_video import VIDEO_SYNTAXES
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,9 @@ STORAGE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image Storage",
     "1.2.840.10008.5.1.4.1.1.7.2": "Multi-frame Grayscale Byte Secondary Capture Image Storage",
     "1.2.840.10008.5.1.4.1.1.7.4": "Multi-frame True Color Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.77.1.1.1": "Video Endoscopic Image Storage",
+    "1.2.840.10008.5.1.4.1.1.77.1.2.1": "Video Microscopic Image Storage",
+    "1.2.840.10008.5.1.4.1.1.77.1.4.1": "Video Photographic Image Storage",
 }
 #: Transfer syntaxes the readers decode (pydicom + pylibjpeg, see stream/sources/dicom.py).
 TRANSFER_SYNTAXES = [
@@ -67,6 +73,7 @@ TRANSFER_SYNTAXES = [
     "1.2.840.10008.1.2.4.90",  # JPEG 2000 lossless
     "1.2.840.10008.1.2.4.91",  # JPEG 2000
     "1.2.840.10008.1.2.5",  # RLE lossless
+    *sorted(VIDEO_SYNTAXES),  # MPEG-2 MP@ML/MP@HL, H.264 (4.1, BD, 4.2 2D/3D/stereo), HEVC
 ]
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700

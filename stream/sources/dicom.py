@@ -1,4 +1,5 @@
-"""DICOM cines, decoded lazily one frame at a time (native, JPEG, JPEG-LS, JPEG 2000, RLE).
+"""DICOM cines, decoded lazily one frame at a time (native, JPEG, JPEG-LS, JPEG 2000, RLE,
+and MPEG-2 / H.264 / HEVC video streams through :mod:`.dicom_video`).
 
 Only the tags this reader needs are read from the header (never patient or study fields), and
 the pixel data is left on disk: frames are read and decoded one at a time, optionally in
@@ -25,30 +26,30 @@ import time
 from collections.abc import Callable, Iterator
 from io import BytesIO
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import numpy as np
 from PIL import Image
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.pixels import as_pixel_options, get_decoder
 from pydicom.uid import UID, JPEG2000TransferSyntaxes, JPEGBaseline8Bit, RLELossless
 
 from ..errors import SourceError, display_name, item_error, short_error
 from ..frame import AcquisitionKind, Frame, Region, SourceInfo
 from .acquisition_pixels import AcquisitionVotes, note_acquisition
 from .base import FrameSource, check_regular_file
-from .dicom_frames import (
-    codestream_starts,
-    extended_offsets,
-    frame_layout,
-    has_end_marker,
-    read_fragments,
-    read_frame,
-)
+from .dicom_frames import extended_offsets, has_end_marker, locate_frames, read_frame
 from .dicom_header import frame_timing, image_tags, pydicom_messages, read_header, vendor
-from .dicom_pixels import encoded_problem, finish_pixels
+from .dicom_pixels import (
+    decode_options,
+    encoded_problem,
+    finish_pixels,
+    native_frames,
+    pillow_rgb,
+    pixel_decoder,
+)
+from .dicom_video import VIDEO_SYNTAXES, VideoError, VideoStream, open_video, video_pixels
 from .jpeg_fast import decode_luminance, draft_request, j2k_size, jpeg_size, ordered_map
 from .region import acquisition_kind, select_region
 from .sanity import echo_warnings
@@ -58,6 +59,7 @@ R = TypeVar("R")
 _PIXEL_DATA = 0x7FE00010
 _ESTIMATE_FRAMES = 8
 _KIND_FRAMES = 3  # whole frames the acquisition detector sees when the header names no kind
+_VIDEO_SPAN = 32  # a video stream's first frames (about a heartbeat) the region is found in
 
 
 class DicomSource(FrameSource):
@@ -126,25 +128,14 @@ class DicomSource(FrameSource):
             ends = "it ends after the image header: truncated?" if "Rows" in ds else "not an image"
             raise self._fail(f"DICOM file without pixel data ({ends})")
         self._tsyntax = UID(ds.file_meta.TransferSyntaxUID)
-        try:
-            self._decoder = get_decoder(self._tsyntax)
-        except NotImplementedError:
-            raise self._fail(
-                f"unsupported transfer syntax {self._tsyntax.name} ({self._tsyntax})"
-            ) from None
-        if not self._decoder.is_available:
-            raise self._fail(
-                f"no decoder installed for {self._tsyntax.name} "
-                "(install pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg)"
-            )
+        self._video: VideoStream | None = None
+        if self._tsyntax not in VIDEO_SYNTAXES:  # a video stream is decoded by PyAV instead
+            try:
+                self._decoder = pixel_decoder(self._tsyntax)
+            except ValueError as err:
+                raise self._fail(str(err)) from None
         notes = self._check_image_tags(ds)
-        # JPEG baseline YCbCr frames: Pillow decodes them straight to RGB (the JPEG's own
-        # colour transform); pydicom would decode YCbCr and convert in float numpy, 2x slower.
-        self._pillow_rgb = (
-            self._tsyntax == JPEGBaseline8Bit
-            and self._spp == 3
-            and self._photometric in ("YBR_FULL_422", "YBR_FULL")
-        )
+        self._pillow_rgb = pillow_rgb(self._tsyntax, self._spp, self._photometric)
         elem = ds.get_item(_PIXEL_DATA, keep_deferred=True)
         self._offset = 0
         if isinstance(elem, RawDataElement) and elem.value is None:
@@ -154,17 +145,17 @@ class DicomSource(FrameSource):
             raw = elem.value if elem is not None else b""
             self._inflated = bytes(raw or b"")
             length = len(self._inflated)
-        self._encapsulated = self._tsyntax.is_compressed
-        if self._encapsulated:
+        # a video stream is one bitstream, not a frame per fragment(s)
+        self._encapsulated = self._tsyntax.is_compressed and self._tsyntax not in VIDEO_SYNTAXES
+        if self._tsyntax in VIDEO_SYNTAXES:
+            notes += self._check_video()
+        elif self._encapsulated:
             notes += self._check_fragments()
         else:
             notes += self._check_native_length(length)
         if self._n <= 0:
             raise self._fail(f"NumberOfFrames is {self._n}: no frames")
-        self._opts = as_pixel_options(ds, number_of_frames=1)
-        self._opts["transfer_syntax_uid"] = self._tsyntax
-        self._opts["pixel_keyword"] = "PixelData"
-        self._opts["pixel_vr"] = "OB" if self._bits <= 8 else "OW"
+        self._opts = decode_options(ds, self._tsyntax, self._bits)
         return notes
 
     def _check_image_tags(self, ds: Dataset) -> list[str]:
@@ -179,24 +170,18 @@ class DicomSource(FrameSource):
         return list(tags.notes)
 
     def _check_native_length(self, length: int) -> list[str]:
+        """Frame size and count of native pixel data (:func:`native_frames`)."""
         samples = 2 if self._photometric == "YBR_FULL_422" else self._spp
-        self._frame_len = self._rows * self._cols * samples * max(1, self._bits // 8)
         available = length
         if self._inflated is None:
             available = min(length, max(0, self._size - self._offset))
-        notes = []
-        if self._n_declared is None and available >= 2 * self._frame_len:
-            self._n = available // self._frame_len
-            notes.append(f"NumberOfFrames is missing; {self._n} frames found in the pixel data")
-        need = self._frame_len * self._n
-        if available < need:
-            what = "truncated" if available < length else "smaller than its declared size"
-            raise self._fail(
-                f"pixel data {what}: {available} bytes for {self._n} frame(s) of "
-                f"{self._rows}x{self._cols}x{samples} ({need} bytes needed)"
+        shape = (self._rows, self._cols, samples, self._bits)
+        try:
+            self._frame_len, self._n, notes = native_frames(
+                shape, self._n_declared, length, available
             )
-        if available < length:
-            notes.append(f"pixel data claims {length} bytes but the file holds {available}")
+        except ValueError as err:
+            raise self._fail(str(err)) from None
         return notes
 
     def _check_fragments(self) -> list[str]:
@@ -209,12 +194,9 @@ class DicomSource(FrameSource):
         end = len(self._inflated) if self._inflated is not None else self._size
         try:
             with self._open_pixels() as fh:
-                table, self._fragments = read_fragments(fh, end)
-                starts = codestream_starts(fh, self._fragments, self._tsyntax)
-            layout = frame_layout(
-                table, self._fragments, self._n_declared, extended=eot,
-                starts_codestream=starts,
-            )  # fmt: skip
+                self._fragments, layout = locate_frames(
+                    fh, end, self._tsyntax, self._n_declared, extended=eot
+                )
         except EOFError as err:
             raise self._fail(f"file is truncated (encapsulated pixel data: {err})") from None
         except (ValueError, struct.error) as err:
@@ -223,8 +205,22 @@ class DicomSource(FrameSource):
         self._n = len(layout.frames)
         return layout.warnings
 
+    def _check_video(self) -> list[str]:
+        """An MPEG-2 / H.264 / HEVC bitstream: its fragments, codec and rate, probed."""
+        end = len(self._inflated) if self._inflated is not None else self._size
+        size, n, syntax = (self._rows, self._cols), self._n_declared, self._tsyntax
+        try:
+            with self._open_pixels() as fh:
+                self._video, notes = open_video(fh, end, syntax, n, size, self.workers)
+        except VideoError as err:
+            raise self._fail(str(err)) from None
+        self._n = self._video.n_frames or 0
+        return notes
+
     def _build_info(self, ds: Dataset) -> SourceInfo:
-        fps, fps_origin, self._times, warnings = frame_timing(ds, self._n)
+        stream_rate = self._video.rate if self._video else None
+        fallback = (stream_rate[0], "video stream") if stream_rate else None
+        fps, fps_origin, self._times, warnings = frame_timing(ds, self._n, fallback)
         if self._n == 1 and fps_origin == "default":
             warnings = ["single frame: no frame timing; assuming 30 fps"]
         modality = str(ds.get("Modality") or "").strip() or None
@@ -247,7 +243,7 @@ class DicomSource(FrameSource):
             region=region,
             acquisition=acquisition_kind(regions, ds.get("ImageType")),
             modality=modality,
-            codec=None,
+            codec=self._video.codec if self._video else None,
             warnings=warnings,
         )
 
@@ -261,9 +257,16 @@ class DicomSource(FrameSource):
         fh.seek(self._offset)
         return fh
 
-    def _encoded(self, fh: IO[bytes], stop: int | None = None) -> Iterator[tuple[int, bytes]]:
-        """``(index, encoded bytes)`` of frames 0..stop-1, read from disk one at a time."""
+    def _encoded(self, fh: IO[bytes], stop: int | None = None) -> Iterator[tuple[int, Any]]:
+        """``(index, encoded bytes)`` of frames 0..stop-1, read from disk one at a time (for
+        a video stream: ``(index, decoded av.VideoFrame)``, decoded in order)."""
         stop = self._n if stop is None else min(stop, self._n)
+        if self._video is not None:
+            try:
+                yield from self._video.frames(fh, stop)
+            except VideoError as err:
+                raise self._fail(str(err)) from None
+            return
         for index in range(stop):
             if self._encapsulated:
                 yield index, read_frame(fh, self._fragments, self._layout[index])
@@ -289,8 +292,11 @@ class DicomSource(FrameSource):
     ) -> tuple[np.ndarray, float]:
         """``(uint8 pixels, scale)`` of one ``(index, encoded bytes)`` frame."""
         index, data = item
-        self._check_encoded(index, data)
+        if self._video is None:
+            self._check_encoded(index, data)
         try:
+            if self._video is not None:  # a decoded av.VideoFrame
+                return self._finish(video_pixels(data, luminance), luminance), 1.0
             if fast:
                 return decode_luminance(data, request)
             if self._pillow_rgb:  # libjpeg converts YCbCr → RGB, once, in integer SIMD code
@@ -342,7 +348,8 @@ class DicomSource(FrameSource):
         there is image content, not a tighter frame. A header that names no acquisition kind
         has it looked for in a few of those frames (:mod:`.acquisition_pixels`)."""
         header = self.info.region
-        picks = np.linspace(0, self._n - 1, min(self._n, _ESTIMATE_FRAMES)).astype(int)
+        span = self._n if self._video is None else min(self._n, _VIDEO_SPAN)  # decoded in order
+        picks = np.linspace(0, span - 1, min(span, _ESTIMATE_FRAMES)).astype(int)
         guess = self.info.acquisition is AcquisitionKind.UNKNOWN
         spread = np.linspace(0, len(picks) - 1, min(len(picks), _KIND_FRAMES)).astype(int)
         looks = set(picks[spread]) if guess else set()

@@ -205,6 +205,22 @@ def frame_layout(
     return Layout(frames, notes)
 
 
+def locate_frames(
+    fh: IO[bytes],
+    end: int,
+    tsyntax: UID,
+    n_frames: int | None,
+    *,
+    extended: tuple[Sequence[int], Sequence[int]] | None = None,
+) -> tuple[list[Fragment], Layout]:
+    """The fragments of encapsulated pixel data starting at ``fh``'s position, and which make
+    up each frame (:func:`read_fragments`, :func:`codestream_starts`, :func:`frame_layout`)."""
+    table, fragments = read_fragments(fh, end)
+    starts = codestream_starts(fh, fragments, tsyntax)
+    layout = frame_layout(table, fragments, n_frames, extended=extended, starts_codestream=starts)
+    return fragments, layout
+
+
 def rle_problem(data: bytes, segments: int) -> str | None:
     """What is wrong with an RLE frame's 64-byte header, or None (PS3.5 G.5)."""
     if len(data) < 64:

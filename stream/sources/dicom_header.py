@@ -298,11 +298,14 @@ def _from_vector(ds: Dataset, n: int, notes: list[str]) -> tuple[float, np.ndarr
     return (n - 1) / float(times[-1]), times
 
 
-def frame_timing(ds: Dataset, n: int) -> tuple[float, str, np.ndarray | None, list[str]]:
+def frame_timing(
+    ds: Dataset, n: int, fallback: tuple[float, str] | None = None
+) -> tuple[float, str, np.ndarray | None, list[str]]:
     """``(fps, origin, timestamps or None, warnings)`` from the cine timing tags.
 
     Frame Increment Pointer → Frame Time / Frame Time Vector, then Frame Time on its own,
-    Cine Rate, Recommended Display Frame Rate, else 30 fps with a warning. A value giving a
+    Cine Rate, Recommended Display Frame Rate, then ``fallback`` (``(fps, origin)``: a video
+    stream's own rate), else 30 fps with a warning. A value giving a
     rate outside :data:`~echostream.stream.frame.MIN_FPS`–``MAX_FPS`` is skipped with a
     warning. Timestamps (seconds, cumulative) are returned only for a Frame Time Vector;
     otherwise they are ``index / fps``.
@@ -340,6 +343,8 @@ def frame_timing(ds: Dataset, n: int) -> tuple[float, str, np.ndarray | None, li
         if problem is None:
             return rate, keyword, None, notes
         notes.append(problem)
+    if fallback is not None:
+        return fallback[0], fallback[1], None, notes
     notes.append(f"no usable frame timing in the header; assuming {DEFAULT_FPS:g} fps")
     return DEFAULT_FPS, "default", None, notes
 

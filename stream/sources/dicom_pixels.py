@@ -12,10 +12,42 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut
-from pydicom.uid import UID, RLELossless
+from pydicom.pixels import apply_color_lut, as_pixel_options, get_decoder
+from pydicom.pixels.decoders.base import Decoder
+from pydicom.uid import UID, JPEGBaseline8Bit, RLELossless
 
 from .dicom_frames import has_end_marker, rle_problem
+
+
+def pixel_decoder(tsyntax: UID) -> Decoder:
+    """pydicom's decoder for ``tsyntax``; ``ValueError`` (one line) saying what is missing."""
+    try:
+        decoder = get_decoder(tsyntax)
+    except NotImplementedError:
+        raise ValueError(f"unsupported transfer syntax {tsyntax.name} ({tsyntax})") from None
+    if not decoder.is_available:
+        raise ValueError(
+            f"no decoder installed for {tsyntax.name} "
+            "(install pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg)"
+        )
+    return decoder
+
+
+def decode_options(ds: Dataset, tsyntax: UID, bits: int) -> dict:
+    """The options :meth:`Decoder.as_array` needs for one frame of ``ds``."""
+    opts = dict(as_pixel_options(ds, number_of_frames=1))
+    opts["transfer_syntax_uid"] = tsyntax
+    opts["pixel_keyword"] = "PixelData"
+    opts["pixel_vr"] = "OB" if bits <= 8 else "OW"
+    return opts
+
+
+def pillow_rgb(tsyntax: UID, samples: int, photometric: str) -> bool:
+    """Whether frames are JPEG baseline YCbCr that Pillow decodes straight to RGB (the JPEG's
+    own colour transform); pydicom would decode YCbCr and convert in float numpy, 2x slower."""
+    return (
+        tsyntax == JPEGBaseline8Bit and samples == 3 and photometric in ("YBR_FULL_422", "YBR_FULL")
+    )
 
 
 def encoded_problem(
@@ -38,6 +70,36 @@ def encoded_problem(
     if tsyntax.is_compressed and not has_end_marker(data) and len(data) * 100 < rows * cols:
         return f"codestream truncated ({len(data)} bytes for {rows}x{cols} and no end marker)"
     return None
+
+
+def native_frames(
+    shape: tuple[int, int, int, int], declared: int | None, length: int, available: int
+) -> tuple[int, int, list[str]]:
+    """``(bytes per frame, frames, warnings)`` of native pixel data of ``length`` bytes, of which
+    ``available`` are there; ``shape`` = (rows, cols, samples, bits allocated). Without
+    ``declared`` frames (NumberOfFrames) the data says how many; ``ValueError`` (one line) when
+    it holds fewer than that.
+
+    >>> native_frames((2, 2, 1, 8), None, 12, 12)
+    (4, 3, ['NumberOfFrames is missing; 3 frames found in the pixel data'])
+    """
+    rows, cols, samples, bits = shape
+    frame_len = rows * cols * samples * max(1, bits // 8)
+    n = 1 if declared is None else declared
+    notes = []
+    if declared is None and available >= 2 * frame_len:
+        n = available // frame_len
+        notes.append(f"NumberOfFrames is missing; {n} frames found in the pixel data")
+    need = frame_len * n
+    if available < need:
+        what = "truncated" if available < length else "smaller than its declared size"
+        raise ValueError(
+            f"pixel data {what}: {available} bytes for {n} frame(s) of "
+            f"{rows}x{cols}x{samples} ({need} bytes needed)"
+        )
+    if available < length:
+        notes.append(f"pixel data claims {length} bytes but the file holds {available}")
+    return frame_len, n, notes
 
 
 def finish_pixels(

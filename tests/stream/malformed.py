@@ -262,7 +262,11 @@ def _header_cases(bad: Path, good: dict[str, Path], add: Add) -> None:
     add("file meta without transfer syntax", "header", no_ts, "error", "transfer syntax")
     path = _edit(good["jpeg"], bad / "no-pixels.dcm", _setter(PixelData=None))
     add("no pixel data", "header", path, "error", "without pixel data")
-    for uid, words in (("1.2.840.10008.1.2.4.100", "unsupported"), ("1.2.3.4.5", "unsupported")):
+    for uid, words in (
+        ("1.2.840.10008.1.2.4.100", "holds a mjpeg stream"),  # a JPEG file said to be MPEG-2
+        ("1.2.840.10008.1.2.4.110", "unsupported"),  # JPEG XL: no decoder here
+        ("1.2.3.4.5", "unsupported"),
+    ):
 
         def change(ds: Dataset, uid: str = uid) -> None:
             ds.file_meta.TransferSyntaxUID = uid

@@ -93,11 +93,21 @@ def test_zero_frames(good: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_unsupported_transfer_syntax(good: dict[str, Path], tmp_path: Path) -> None:
+    def to_jpeg_xl(ds: pydicom.Dataset) -> None:
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.110"  # JPEG XL: no decoder here
+
+    path = _edit(good["jpeg"], tmp_path / "jpegxl.dcm", to_jpeg_xl)
+    _expect_error(path, "unsupported transfer syntax", "1.2.840.10008.1.2.4.110")
+
+
+def test_jpeg_relabelled_as_mpeg2_is_refused(good: dict[str, Path], tmp_path: Path) -> None:
+    """MPEG-2 is decoded now (stream/sources/dicom_video.py), but only an MPEG-2 stream."""
+
     def to_mpeg2(ds: pydicom.Dataset) -> None:
-        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2 video in DICOM
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
 
     path = _edit(good["jpeg"], tmp_path / "mpeg.dcm", to_mpeg2)
-    _expect_error(path, "unsupported transfer syntax", "MPEG2")
+    _expect_error(path, "holds a mjpeg stream", "mpeg2video")
 
 
 @pytest.mark.parametrize(
