@@ -18,8 +18,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
-from collections.abc import AsyncIterator, Callable  # noqa: E402
-from contextlib import asynccontextmanager  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -35,7 +34,7 @@ from .annotate_page import (  # noqa: E402
 from .annotate_session import AnnotateSession  # noqa: E402
 from .annotate_store import LabelRow, Split  # noqa: E402
 from .files import DELETE_CACHE  # noqa: E402
-from .layout import theme  # noqa: E402
+from .layout import launch_blocks  # noqa: E402
 
 _EVENT = dict(concurrency_limit=1, concurrency_id="annotate", trigger_mode="multiple",
               show_progress="hidden")  # fmt: skip
@@ -122,29 +121,18 @@ def launch_annotate(
     once (``app.close()`` stops it). The playbacks go when the server stops."""
     session: AnnotateSession = app.annotate_session  # type: ignore[attr-defined]
 
-    @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            session.close()
-            session.files.clear()
+    def stop() -> None:
+        session.close()
+        session.files.clear()
 
-    return app.queue(default_concurrency_limit=1).launch(
-        server_name=host,
-        server_port=port,
-        share=False,
-        inbrowser=False,
-        prevent_thread_lock=not block,
-        allowed_paths=[str(session.files.root)],
-        app_kwargs={"lifespan": lifespan},
-        ssr_mode=False,
-        quiet=not block,
-        show_error=False,
-        enable_monitoring=False,
-        mcp_server=False,
-        pwa=False,
-        theme=theme(),
+    return launch_blocks(
+        app,
+        host=host,
+        port=port,
+        block=block,
+        allowed_path=str(session.files.root),
+        on_stop=stop,
+        concurrency=1,
         js=keyboard_js(),
         css=CSS,
     )

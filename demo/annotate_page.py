@@ -22,6 +22,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+from echostream.stream.unknown import UNKNOWN  # noqa: E402
 from echostream.stream.views import VIEW_NAMES, VIEWS  # noqa: E402
 
 from .annotate_session import Shown  # noqa: E402
@@ -188,10 +189,10 @@ def render(
     """The values of :meth:`AnnotatePage.outputs` for ``shown``; the video is sent only when
     ``send_video`` (a new cine), so a cine playing on keeps playing."""
     video: Any = (str(shown.video) if shown.video else None) if send_video else gr.skip()
+    # an "unknown" suggestion is the annotator's OTHER (what Enter records)
+    suggested = OTHER if shown.suggested == UNKNOWN else shown.suggested
     buttons = [
-        gr.update(
-            variant="primary" if c == shown.suggested else "stop" if c == SKIP else "secondary"
-        )  # fmt: skip
+        gr.update(variant="primary" if c == suggested else "stop" if c == SKIP else "secondary")
         for c in CHOICES
     ]
     progress = progress_markdown(done, shown.total, store)

@@ -24,8 +24,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
-from collections.abc import AsyncIterator, Iterator, Sequence  # noqa: E402
-from contextlib import asynccontextmanager  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -40,9 +39,9 @@ from .layout import (  # noqa: E402
     CineTab,
     LiveTab,
     cine_tab,
+    launch_blocks,
     live_tab,
     settings_controls,
-    theme,
     title,
 )
 from .uploads import DEFAULT_MAX_UPLOAD_MB  # noqa: E402
@@ -180,28 +179,13 @@ def launch(
     ``block=False`` returns at once (the server runs in a thread; ``app.close()`` stops it).
     """
     state: DemoState = app.demo_state  # type: ignore[attr-defined]
-
-    @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:  # the app stops: every session's uploads and playbacks go
-            state.files.clear()
-
-    return app.queue(default_concurrency_limit=2).launch(
-        server_name=host,
-        server_port=port,
-        share=False,
-        inbrowser=False,
-        prevent_thread_lock=not block,
+    return launch_blocks(
+        app,
+        host=host,
+        port=port,
+        block=block,
+        allowed_path=str(state.out_dir),
+        on_stop=state.files.clear,  # the app stops: every session's uploads and playbacks go
+        concurrency=2,
         max_file_size=f"{max_upload_mb:g}mb",
-        allowed_paths=[str(state.out_dir)],
-        app_kwargs={"lifespan": lifespan},
-        ssr_mode=False,
-        quiet=not block,
-        show_error=False,
-        enable_monitoring=False,
-        mcp_server=False,
-        pwa=False,
-        theme=theme(),
     )

@@ -18,7 +18,8 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import AsyncIterator, Callable, Sequence  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -200,3 +201,45 @@ def live_tab() -> LiveTab:
                 elem_id="webcam-view",
             )
     return LiveTab(url, start, stop, status, view, webcam, webcam_view)
+
+
+def launch_blocks(
+    app: gr.Blocks,
+    *,
+    host: str,
+    port: int,
+    block: bool,
+    allowed_path: str,
+    on_stop: Callable[[], object],
+    concurrency: int,
+    **launch_kw: Any,
+) -> tuple[Any, str, str]:
+    """Serve a demo page on ``host:port`` the project's way: no share link, no analytics, no
+    monitoring or MCP endpoints, no server-side rendering, errors not shown to the browser;
+    only ``allowed_path`` served as files; ``on_stop()`` when the server stops (the page's
+    files go). ``block=False`` returns at once (``app.close()`` stops it)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            on_stop()
+
+    return app.queue(default_concurrency_limit=concurrency).launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        prevent_thread_lock=not block,
+        allowed_paths=[allowed_path],
+        app_kwargs={"lifespan": lifespan},
+        ssr_mode=False,
+        quiet=not block,
+        show_error=False,
+        enable_monitoring=False,
+        mcp_server=False,
+        pwa=False,
+        theme=theme(),
+        **launch_kw,
+    )

@@ -161,6 +161,12 @@ def test_annotate_suggests_unknown_and_enter_records_other(models, tmp_path, nam
         session.label("accept", token=first.token)
         second = session.view()
         assert second.part == (10, 20) and second.suggested == UNKNOWN
+        from echostream.demo.annotate_page import render
+        from echostream.demo.annotate_store import CHOICES
+
+        buttons = render(second, session.store, 0, "", send_video=False)[-len(CHOICES) :]
+        primary = [c for c, b in zip(CHOICES, buttons, strict=True) if b["variant"] == "primary"]
+        assert primary == [OTHER]  # the button Enter stands for is the highlighted one
         row = session.label("accept", token=second.token)
         assert (row.view, row.suggested) == (OTHER, UNKNOWN)
     finally:
