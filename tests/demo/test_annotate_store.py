@@ -172,3 +172,38 @@ def test_agreement_command_text_and_json(tmp_path: Path) -> None:
     assert json.loads(res.output)["disagreements"][0]["file"] == "DOE_JOHN/1.dcm"
     res = runner.invoke(app, ["annotate-agreement", str(a), str(tmp_path / "none.csv")])
     assert res.exit_code == 2 and "none.csv: No such file" in res.output
+
+
+def test_a_real_cine_annotated_split_and_imported(demo_model, ybr_color_path, tmp_path) -> None:
+    """pydicom's real SonoSite cine through the chain a user runs: annotate suggests a view,
+    the cine is split and both parts labelled, import turns the parts into cines of their own
+    (the header's vendor kept) and writes the manifest `train` reads."""
+    import shutil
+
+    from echostream.demo.annotate_setup import start_session
+    from echostream.train.import_data import import_folder
+    from echostream.train.manifest import read_manifest
+
+    root = tmp_path / "export"
+    root.mkdir()
+    shutil.copy(ybr_color_path, root / "study.dcm")
+    session = start_session(root, model=demo_model, annotator="alice", progress=False)
+    try:
+        shown = session.view()
+        assert shown.item is not None and shown.suggested and shown.total == 1
+        assert session.split(0.5, shown.token) > 0  # a real cine's own frame rate
+        session.label("A4C", token=session.view().token)
+        session.label("OTHER", token=session.view().token)
+        assert session.view().item is None  # done
+    finally:
+        session.close()
+        session.files.clear()
+    labels = root / "labels.alice.csv"
+    key = tmp_path / "patient.key"
+    key.write_bytes(b"k" * 32)
+    result = import_folder(root, tmp_path / "data", labels=labels, key_file=key)
+    assert [r["view"] for r in result.rows] == ["A4C"]  # the OTHER part is listed as skipped
+    assert any("OTHER" in p.reason for p in result.problems)
+    manifest = read_manifest(result.manifest)
+    assert [e.view for e in manifest.entries] == ["A4C"] and not manifest.simulated
+    assert manifest.entries[0].n_frames is not None and manifest.entries[0].n_frames < 30
