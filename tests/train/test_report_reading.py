@@ -67,7 +67,7 @@ def test_training_size_verdicts_and_prefixes() -> None:
     lines = reading({"exp4": s4}, {"exp4": "dev"})
     assert lines[0].startswith("- At 1 % of the training split every network stays at chance")
     assert "+20.0 points at 5 % (higher (intervals apart))" in lines[1]
-    assert "— reproduced in direction. Thesis (Table 4.6, test accuracy): " in lines[1]
+    assert "; the verdict is in the table above. Thesis (Table 4.6, test accuracy): " in lines[1]
 
     def thesis(cell: str) -> float:
         return thesis_value("exp4", cell).percent
@@ -76,7 +76,7 @@ def test_training_size_verdicts_and_prefixes() -> None:
         thesis(f"mobilenet_imagenet__{p}pct") - thesis(f"mobilenet_random__{p}pct") for p in (5, 25)
     ]
     assert lines[1].endswith(f"{gain[0]:+.1f} at 5 %, {gain[1]:+.1f} at 25 %.")
-    assert "least: baseline — reproduced." in lines[2]
+    assert "least: baseline (the verdict" in lines[2] and "reproduced" not in lines[2]
     drop = thesis("baseline__25pct") - thesis("baseline__5pct")
     assert f"the same drops: baseline {drop:+.1f}, mobilenet_imagenet" in lines[2]
     assert "reaches 80.0 %" in lines[3]
