@@ -16,13 +16,13 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import model_file
 from .archive_output import ArchiveOutput, archive_row
 from .classify import CineResult, classify_paths, expand_paths
 from .pipeline import Engine
@@ -58,16 +58,13 @@ def list_archive(paths: Iterable[str | Path]) -> list[str]:
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of the file's content, hex; ``""`` when it cannot be read (its row then gets
-    the reader's own error, and a resumed run tries it again)."""
-    digest = hashlib.sha256()
+    """SHA-256 of the file's content, hex (:func:`~echostream.stream.model_file.file_sha256`);
+    ``""`` when it cannot be read (its row then gets the reader's own error, and a resumed run
+    tries it again)."""
     try:
-        with open(path, "rb") as fh:  # noqa: PTH123
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
+        return model_file.file_sha256(path)
     except OSError:
         return ""
-    return digest.hexdigest()
 
 
 @dataclass
