@@ -3,6 +3,7 @@
 - ``echostream export CHECKPOINT --out model.onnx [--fp16] [--int8 --calibration DIR]``
 - ``echostream engine build MODEL [--precision fp16|int8|fp32] [--max-batch 32]``
 - ``echostream model-card MODEL.onnx --metrics METRICS.json --train-data DIR --test-data DIR``
+- ``echostream ensemble A.onnx B.onnx [C.onnx …] --out ens.onnx``
 """
 
 from __future__ import annotations
@@ -242,8 +243,28 @@ def model_card_cmd(
     typer.echo(f"wrote {path}")
 
 
+def ensemble_cmd(
+    members: list[Path] = typer.Argument(..., help="Two or more exported model files."),
+    out: Path = typer.Option(..., "--out", "-o", help="The ensemble ONNX file to write."),
+    model_version: str = typer.Option("", "--model-version", help="Version text to record."),
+) -> None:
+    """One model file that averages the members' probabilities (same views and input)."""
+    from echostream.models.ensemble import ensemble_onnx
+    from echostream.stream.model_file import ModelFileError
+
+    missing = [m for m in members if not m.is_file()]
+    if missing:
+        _fail(f"{missing[0].name}: no such model file")
+    try:
+        info = ensemble_onnx(members, out, model_version=model_version)
+    except (ModelFileError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"wrote {out}: {info.model_name}, input {list(info.input_size)}")
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the root app and its ``bench`` group."""
     app.command("export")(export_cmd)
     app.command("model-card")(model_card_cmd)
+    app.command("ensemble")(ensemble_cmd)
     app.add_typer(engine_app, name="engine")

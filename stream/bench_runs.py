@@ -146,6 +146,12 @@ def naive_model(engine: Engine, checkpoint: str | None = None) -> tuple[Any, str
         return model.eval(), f"checkpoint {ckpt}"
     from echostream.models.registry import create_model
 
+    members = engine.info.extra.get("members")
+    if members:  # an ensemble file (models/ensemble.py): its members' architectures
+        from echostream.models.ensemble import torch_ensemble
+
+        nets = [create_model(m["model_name"], **(m.get("model_kwargs") or {})) for m in members]
+        return torch_ensemble(nets).eval(), "random (an ensemble's members): timing only"
     kwargs = dict(engine.info.extra.get("model_kwargs") or {})
     model = create_model(engine.info.model_name, **kwargs).eval()
     return model, "random (no checkpoint beside the model file): timing only"

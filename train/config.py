@@ -185,6 +185,9 @@ def load_config(
         raise FileNotFoundError(f"{path}: no such config file")
     d = read_yaml_mapping(path, "a config")
     d.setdefault("name", path.stem)
-    if overrides:
+    if overrides:  # onto the scale too: an override of a key the scale sets still wins
+        scales = d.get("scales") or {}
+        if scale in scales:
+            d["scales"] = {**scales, scale: deep_merge(scales[scale] or {}, overrides)}
         d = deep_merge(d, overrides)
     return config_from_dict(d, scale=scale, where=str(path))

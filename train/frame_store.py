@@ -26,11 +26,17 @@ import csv
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: concurrent builds of one store are not guarded
+    fcntl = None  # type: ignore[assignment]
 
 from echostream.stream.atomic import atomic_file, atomic_write
 from echostream.stream.sources.sector import DETECTOR_VERSION
@@ -204,6 +210,20 @@ def _decode_worker(
         return None, f"unreadable ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
 
 
+@contextmanager
+def _store_lock(root: Path) -> Iterator[None]:
+    """Hold ``root/.lock`` exclusively: training processes started together on one data folder
+    build its store one after the other (the second finds the cines stored and decodes none)."""
+    with (root / ".lock").open("a") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def build_frame_store(
     manifest: Manifest,
     root: str | Path,
@@ -216,10 +236,23 @@ def build_frame_store(
     """Decode the manifest's cines not yet in the store at ``root``, then open the store.
 
     Cines that cannot be read are listed in ``FrameStore.problems`` (with the manifest's own
-    skipped rows) and in ``problems.csv``; the build goes on without them.
+    skipped rows) and in ``problems.csv``; the build goes on without them. Concurrent builds
+    of one store wait for each other (a file lock).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    with _store_lock(root):
+        return _build_locked(manifest, root, input_hw, interpolation, workers, progress)
+
+
+def _build_locked(
+    manifest: Manifest,
+    root: Path,
+    input_hw: tuple[int, int],
+    interpolation: str,
+    workers: int,
+    progress: bool,
+) -> FrameStore:
     hw = (int(input_hw[0]), int(input_hw[1]))
     meta = _read_meta(root)
     if meta and (tuple(meta["hw"]) != hw or meta["interpolation"] != interpolation):

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from echostream.stream.unknown import OTHER
+
 from .config import DataCfg
 from .manifest import Manifest, read_manifest
 
@@ -39,6 +41,19 @@ def filter_manifest(manifest: Manifest, data: DataCfg) -> Manifest:
             keep = set(rng.choice(patients, data.max_patients, replace=False).tolist())
             entries = [e for e in entries if e.patient_id in keep]
     return replace(manifest, entries=entries)
+
+
+def require_other_cines(data_dir: str | Path, data: DataCfg) -> None:
+    """Training with ``data.other`` needs OTHER cines: else its 9th output never sees one.
+    (Evaluating a 9-class model on data without any is fine.)"""
+    if not data.other:
+        return
+    manifest = filter_manifest(read_manifest(data_dir, other=True), data)
+    if not any(e.view == OTHER for e in manifest.entries):
+        raise ValueError(
+            f"{data_dir}: data.other is on (a 9th class, OTHER) but no cine is labelled OTHER "
+            "(simulate them with --views ... OTHER, or label some in your data)"
+        )
 
 
 def prepare_data(

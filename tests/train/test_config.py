@@ -58,3 +58,17 @@ def test_sections_stay_dataclasses_with_their_defaults() -> None:
     assert cfg.to_dict()["augment"]["degrees"] == 10.0
     with pytest.raises(ValueError, match="train.stages is empty"):
         config_from_dict({"train": {"stages": []}})
+
+
+def test_overrides_win_over_the_scale() -> None:
+    """The ablation's 30-epoch variant ran the dev scale's 10 epochs: the scale was applied
+    after the override."""
+    cfg = load_config(
+        CONFIGS / "realecho.yaml",
+        scale="dev",
+        overrides={"train": {"epochs": 30}, "optim": {"lr": 0.5}},
+    )
+    assert cfg.train.epochs == 30 and cfg.optim.lr == 0.5
+    assert cfg.train.patience is None  # the rest of the scale still applies
+    plain = load_config(CONFIGS / "realecho.yaml", scale="dev")
+    assert plain.train.epochs == 10

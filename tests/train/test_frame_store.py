@@ -108,3 +108,24 @@ def test_store_made_with_another_crop_detector_is_decoded_again(toy_data, tmp_pa
     s = build_frame_store(read_manifest(data), store_dir, (60, 80), progress=False)
     assert len(s.frames) == 12 and int(np.asarray(s.frames).min()) < 255
     assert json.loads((store_dir / "meta.json").read_text())["crop"] == DETECTOR_VERSION
+
+
+def _build_in_child(data: str, store_dir: str) -> int:
+    return len(build_frame_store(read_manifest(data), store_dir, (60, 80), progress=False).frames)
+
+
+def test_two_processes_building_one_store_wait_for_each_other(toy_data, tmp_path):
+    """Training runs started together on one data folder: without the lock both appended the
+    same cines to frames.u8 and the index no longer matched it."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    data = tmp_path / "data"
+    _copy(toy_data, data, 8)
+    store_dir = tmp_path / "store"
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        counts = list(pool.map(_build_in_child, [str(data)] * 2, [str(store_dir)] * 2))
+    assert counts == [48, 48]
+    assert (store_dir / "frames.u8").stat().st_size == 48 * 60 * 80
+    alone = build_frame_store(read_manifest(data), tmp_path / "alone", (60, 80), progress=False)
+    assert np.array_equal(open_frame_store(store_dir, read_manifest(data)).frames, alone.frames)

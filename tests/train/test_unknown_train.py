@@ -67,6 +67,17 @@ def test_manifest_keeps_other_only_when_asked(with_other) -> None:
     assert len(kept.entries) == len(plain.entries) + 6
 
 
+def test_nine_classes_without_any_other_cine_is_a_clear_error(toy_data) -> None:
+    """A 9-class run on data with no OTHER cine trained an OTHER output that never saw one
+    (the ablation's first "+other" runs); it is refused before any decoding."""
+    from echostream.train.config import DataCfg
+    from echostream.train.prepare import require_other_cines
+
+    with pytest.raises(ValueError, match="data.other is on .* no cine is labelled OTHER"):
+        require_other_cines(toy_data, DataCfg(other=True))
+    require_other_cines(toy_data, DataCfg(other=False))  # 8 classes: nothing to check
+
+
 def test_class_weights_cover_the_ninth_class() -> None:
     from echostream.train.data import class_weights
 
