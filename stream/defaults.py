@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from .settings import STRICT_KEYS, deep_merge, read_yaml_mapping, validated
 
-DEFAULT_MODEL_FILE = "realecho_v2.onnx"
+DEFAULT_MODEL_FILE = "realecho_v3.onnx"
 #: The stream settings' defaults (the only copy).
 DEFAULTS_FILE = Path(__file__).resolve().with_name("stream.yaml")
 
@@ -112,7 +112,7 @@ class StreamSettings(_Section):
 
 
 def default_model_path() -> Path:
-    """The shipped model file (``models/zoo/realecho_v2.onnx``); it may not exist yet."""
+    """The shipped model file (``models/zoo/realecho_v3.onnx``); it may not exist yet."""
     return Path(str(resources.files("echostream.models") / "zoo" / DEFAULT_MODEL_FILE))
 
 
@@ -120,9 +120,9 @@ def missing_model_message(path: Path) -> str:
     """One line saying which model file is missing and how to get one."""
     if path == default_model_path():
         return (
-            f"the default model {path} is missing: train and export it "
-            "(`echostream export CHECKPOINT --out models/zoo/realecho_v2.onnx`, see "
-            "scripts/make_default_model.sh) or pass --model FILE.onnx"
+            f"the default model {path} is missing: restore it from the repository, train its "
+            "recipe (scripts/make_default_model.sh, then pass the file it writes with --model) "
+            "or pass --model FILE.onnx"
         )
     return f"{path}: no such model file"
 

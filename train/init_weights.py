@@ -2,7 +2,9 @@
 
 ``MODEL`` is one of:
 
-- ``default``: the shipped model (``models/zoo/realecho_v2.onnx``), through its checkpoint;
+- ``default``: the shipped model (``models/zoo/realecho_v3.onnx``) through its checkpoint; the
+  shipped weights were trained on a lent GPU and have none, so its recipe's CPU run
+  (``models/zoo/realecho_v3_cpu.pt``, the same architecture and training data) is the start;
 - an echostream checkpoint (``.pt``): its architecture (model name and keyword arguments)
   replaces the config's model section and all its weights, the head included (the same 8
   views), are the starting point;
@@ -17,7 +19,7 @@ measured again on the new training frames, as for every run.
 Example::
 
     cfg, label = apply_init(load_config("configs/finetune.yaml"), "default")
-    cfg.model.pretrained       # '/…/models/zoo/realecho_v2.pt'
+    cfg.model.pretrained       # '/…/models/zoo/realecho_v3_cpu.pt'
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from echostream.stream.views import VIEWS
 from .config import ModelSection, RunConfig
 
 INIT_WORDS = ("default", "imagenet", "random")
+#: Where ``--init default`` starts when the shipped model file names no checkpoint: the shipped
+#: recipe's CPU run (scripts/make_default_model.sh), beside it in the zoo.
+DEFAULT_START = "realecho_v3_cpu.pt"
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,12 @@ def resolve_init(init: str) -> InitChoice:
         return InitChoice(None, "random init")
     if init == "default":
         from echostream.stream.defaults import default_model_path
+        from echostream.stream.model_file import ModelInfo
 
-        return checkpoint_init(checkpoint_of_onnx(default_model_path()))
+        shipped = default_model_path()
+        if ModelInfo.from_onnx(shipped).checkpoint:
+            return checkpoint_init(checkpoint_of_onnx(shipped))
+        return checkpoint_init(shipped.with_name(DEFAULT_START))
     path = Path(init)
     if not path.is_file():
         raise FileNotFoundError(

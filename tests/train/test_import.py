@@ -173,18 +173,24 @@ def test_an_empty_folder_is_an_error(tmp_path, key) -> None:
 
 
 def test_init_default_and_onnx_resolve_to_the_shipped_checkpoint() -> None:
-    for init in ("default", str(ZOO / "realecho_v2.onnx"), str(ZOO / "realecho_v2.pt")):
+    for init in ("default", str(ZOO / "realecho_v3_cpu.onnx"), str(ZOO / "realecho_v3_cpu.pt")):
         choice = resolve_init(init)
-        assert choice.pretrained == str((ZOO / "realecho_v2.pt").resolve())
-        assert choice.name == "mobilenet_v1_025"
-        assert choice.kwargs == {"in_chans": 1, "input_hw": [128, 160]}
+        assert choice.pretrained == str((ZOO / "realecho_v3_cpu.pt").resolve())
+        assert choice.name == "mobilenet_v1_050"
+        assert choice.kwargs == {"in_chans": 1, "input_hw": [160, 200]}
+    # the shipped file (GPU-trained) names no checkpoint: as --init it is refused by name
+    with pytest.raises(ValueError, match="realecho_v3.onnx: its metadata names no checkpoint"):
+        resolve_init(str(ZOO / "realecho_v3.onnx"))
+    old = resolve_init(str(ZOO / "realecho_v2.onnx"))  # earlier defaults stay usable starts
+    assert old.pretrained == str((ZOO / "realecho_v2.pt").resolve())
+    assert old.name == "mobilenet_v1_025"
 
 
 def test_init_words_keep_the_configs_model() -> None:
     cfg = load_config(ROOT / "configs" / "finetune.yaml")
     for init, pretrained in (("imagenet", "imagenet"), ("random", None)):
         new, _ = apply_init(cfg, init)
-        assert (new.model.name, new.model.pretrained) == ("mobilenet_v1_025", pretrained)
+        assert (new.model.name, new.model.pretrained) == ("mobilenet_v1_050", pretrained)
         assert new.model.kwargs == cfg.model.kwargs and new.train == cfg.train
 
 
