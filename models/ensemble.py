@@ -48,24 +48,22 @@ def _check_members(infos: Sequence[ModelInfo], paths: Sequence[Path]) -> None:
 
 def _member_nodes(
     proto: onnx.ModelProto, info: ModelInfo, k: int, input_name: str
-) -> tuple[onnx.GraphProto, str]:
-    """Member ``k``'s graph, renamed under ``m{k}/``, reading ``input_name``; returns the graph
-    and the name of its probabilities."""
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
+    """Member ``k``'s nodes and initializers, renamed under ``m{k}/`` and reading
+    ``input_name``, ending in a Softmax; and the name of its probabilities."""
     prefix = f"m{k}/"
     g = compose.add_prefix(proto, prefix).graph
     for node in g.node:
         node.input[:] = [input_name if x == prefix + info.input_name else x for x in node.input]
+    nodes, inits = list(g.node), list(g.initializer)
     logits = prefix + info.output_name
-    nodes = list(g.node)
     if info.temperature != 1.0:
         t = helper.make_tensor(prefix + "temperature", TensorProto.FLOAT, [], [info.temperature])
-        g.initializer.append(t)
+        inits.append(t)
         nodes.append(helper.make_node("Div", [logits, t.name], [prefix + "scaled"]))
         logits = prefix + "scaled"
     nodes.append(helper.make_node("Softmax", [logits], [prefix + "probs"], axis=-1))
-    del g.node[:]
-    g.node.extend(nodes)
-    return g, prefix + "probs"
+    return nodes, inits, prefix + "probs"
 
 
 def ensemble_onnx(
@@ -80,9 +78,9 @@ def ensemble_onnx(
     opset = max(o.version for o in protos[0].opset_import if o.domain in ("", "ai.onnx"))
     nodes, inits, probs = [], [], []
     for k, (proto, info) in enumerate(zip(protos, infos, strict=True)):
-        g, p = _member_nodes(proto, info, k, first.input_name)
-        nodes += list(g.node)
-        inits += list(g.initializer)
+        member_nodes, member_inits, p = _member_nodes(proto, info, k, first.input_name)
+        nodes += member_nodes
+        inits += member_inits
         probs.append(p)
     nodes.append(helper.make_node("Sum", probs, ["sum_probs"]))
     inv = helper.make_tensor("inv_members", TensorProto.FLOAT, [], [1.0 / len(probs)])

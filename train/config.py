@@ -158,17 +158,23 @@ class RunConfig:
 
 
 def config_from_dict(
-    d: dict[str, Any], *, scale: str | None = None, where: str = "config"
+    d: dict[str, Any],
+    *,
+    scale: str | None = None,
+    where: str = "config",
+    overrides: dict | None = None,
 ) -> RunConfig:
-    """A :class:`RunConfig` from a dict, after applying ``scales[scale]`` if given. A key the
-    config does not know, or a value of the wrong type, is a ValueError naming ``where`` and
-    the key (``optim.lr``, ``train.stages.0.epochs``)."""
+    """A :class:`RunConfig` from a dict, after applying ``scales[scale]`` if given, then
+    ``overrides``. A key the config does not know, or a value of the wrong type, is a
+    ValueError naming ``where`` and the key (``optim.lr``, ``train.stages.0.epochs``)."""
     d = dict(d or {})
     scales = d.pop("scales", {}) or {}
     if scale:
         if scale not in scales:
             raise ValueError(f"{where}: no scale {scale!r} (has: {', '.join(scales) or 'none'})")
         d = deep_merge(d, scales[scale])
+    if overrides:
+        d = deep_merge(d, overrides)
     d["scale"] = scale or d.get("scale")
     cfg = validated(RunConfig, d, where)
     if not cfg.train.stages:
@@ -185,9 +191,4 @@ def load_config(
         raise FileNotFoundError(f"{path}: no such config file")
     d = read_yaml_mapping(path, "a config")
     d.setdefault("name", path.stem)
-    if overrides:  # onto the scale too: an override of a key the scale sets still wins
-        scales = d.get("scales") or {}
-        if scale in scales:
-            d["scales"] = {**scales, scale: deep_merge(scales[scale] or {}, overrides)}
-        d = deep_merge(d, overrides)
-    return config_from_dict(d, scale=scale, where=str(path))
+    return config_from_dict(d, scale=scale, where=str(path), overrides=overrides)

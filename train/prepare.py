@@ -43,12 +43,9 @@ def filter_manifest(manifest: Manifest, data: DataCfg) -> Manifest:
     return replace(manifest, entries=entries)
 
 
-def require_other_cines(data_dir: str | Path, data: DataCfg) -> None:
+def require_other_cines(manifest: Manifest, data_dir: str | Path) -> None:
     """Training with ``data.other`` needs OTHER cines: else its 9th output never sees one.
     (Evaluating a 9-class model on data without any is fine.)"""
-    if not data.other:
-        return
-    manifest = filter_manifest(read_manifest(data_dir, other=True), data)
     if not any(e.view == OTHER for e in manifest.entries):
         raise ValueError(
             f"{data_dir}: data.other is on (a 9th class, OTHER) but no cine is labelled OTHER "
@@ -65,14 +62,18 @@ def prepare_data(
     build: bool = True,
     progress: bool = True,
     console: Any = None,
+    training: bool = False,
 ) -> Prepared:
     """Manifest → filtered → frame store (built or opened) → patient split assignment.
 
-    ``data.other``: the cines labelled ``OTHER`` are kept (label 8), else skipped."""
+    ``data.other``: the cines labelled ``OTHER`` are kept (label 8), else skipped; with
+    ``training`` there must be some (:func:`require_other_cines`)."""
     from .frame_store import build_frame_store, default_store_dir, open_frame_store
     from .splits import split_patients
 
     manifest = filter_manifest(read_manifest(data_dir, other=data.other), data)
+    if training and data.other:
+        require_other_cines(manifest, data_dir)
     interp = data.interpolation or interpolation
     root = Path(data.store) if data.store else default_store_dir(data_dir, input_hw, interp)
     if build:

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from .config import RunConfig, StageCfg, class_names
-from .prepare import Prepared, dataset_seed, prepare_data, require_other_cines, write_splits
+from .prepare import Prepared, dataset_seed, prepare_data, write_splits
 
 if TYPE_CHECKING:
     import torch
@@ -254,7 +254,6 @@ def _prepare_on_every_rank(
     data_dir: str | Path, cfg: RunConfig, model: Any, setup: RunSetup, info: DistInfo
 ) -> Prepared:
     """:func:`prepare_data`; under DDP rank 0 builds the frame store, the others open it."""
-    require_other_cines(data_dir, cfg.data)
     _, h, w = model.cfg.input_size
     interpolation = model.cfg.interpolation
     if info.distributed:
@@ -268,6 +267,7 @@ def _prepare_on_every_rank(
                 interpolation,
                 progress=setup.progress,
                 console=setup.console,
+                training=True,
             )
         dist.barrier()
     return prepare_data(
@@ -278,6 +278,7 @@ def _prepare_on_every_rank(
         build=not info.distributed,
         progress=setup.progress,
         console=setup.console if not info.distributed else None,
+        training=True,
     )
 
 

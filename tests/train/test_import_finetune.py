@@ -2,11 +2,11 @@
 → ``echostream train configs/finetune.yaml --init default`` (issue 16).
 
 What this is, honestly: the "site's" cines are SIMULATED (``echostream simulate``), in a setting
-the shipped model's recipe (realecho_v3: JPEG colour DICOM screens at half each vendor's size, 96 patients
-of all three simulated vendors, seed 201) never trained on: one vendor (sc2000) at a 320×240
-screen, stored as uncompressed grey (MONOCHROME2) DICOM, seed 7. Two tiny epochs on 64 frames
-prove the plumbing (import, hashed patients, patient-level splits, skipped Doppler/M-mode, the
-run folder, the starting weights), not that fine-tuning helps: no accuracy is asserted.
+the shipped model's recipe (realecho_v3: JPEG colour DICOM screens at half each vendor's size,
+96 patients of all three simulated vendors, seed 201) never trained on: one vendor (sc2000) at a
+320×240 screen, stored as uncompressed grey (MONOCHROME2) DICOM, seed 7. Two tiny epochs on 64
+frames prove the plumbing (import, hashed patients, patient-level splits, skipped Doppler/M-mode,
+the run folder, the starting weights), not that fine-tuning helps: no accuracy is asserted.
 """
 
 from __future__ import annotations
