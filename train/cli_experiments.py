@@ -14,7 +14,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def experiment(
         name: str = typer.Argument(
             ...,
-            help="exp2 | exp3 | exp4 | all (exp1-exp4, then the report) | labels (accuracy "
+            help="exp1 | exp2 | exp3 | exp4 | all (exp1-exp4, then the report) | labels (accuracy "
             "against labelled patients, by start), or a YAML file",
         ),
         data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),

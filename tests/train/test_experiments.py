@@ -344,28 +344,50 @@ def test_changed_config_does_not_resume_an_interrupted_run(tmp_path):
         run_grid([spec], progress=False, runner=lambda _s: pytest.fail("must not resume"))
 
 
+def test_exp1_cells_are_the_training_configs_at_the_grid_scale():
+    """Experiment 1's grid runs the very files `echostream train` runs, at the grid's scale,
+    with the grid's seed (so its seeds differ only in the seed)."""
+    from echostream.train.config import load_config
+
+    exp = load_experiment(CONFIGS / "exp1_baseline.yaml", scale="cpu")
+    assert exp.seeds == 3
+    for cell in exp.cells:
+        assert cell.config == load_config(CONFIGS / f"{cell.name}.yaml", scale="cpu").to_dict()
+    meta = {c.name: c.meta for c in exp.cells}
+    assert meta["exp1_baseline_rmsprop_flips"] == {
+        "network": "baseline", "optimizer": "rmsprop", "flips": True
+    }  # fmt: skip
+    assert meta["exp1_baseline_adam"]["optimizer"] == "adam"
+    specs = plan(exp, "data", seeds=2)
+    assert {(s.cell, s.seed) for s in specs} == {(c.name, k) for c in exp.cells for k in (0, 1)}
+    assert len({s.fingerprint() for s in specs}) == 6
+
+
 @pytest.mark.slow
 @needs_tflite
-def test_all_runs_exp1_and_the_grids_then_the_report_and_resumes(
-    sim_data, app, tmp_path, monkeypatch
-):
-    """`experiment all`: the three exp1 runs where the report finds them, the grids, the
-    report; a rerun skips everything finished. (Only exp4's grid here: the others have their
-    own tests above.)"""
+def test_all_runs_the_four_grids_then_the_report_and_resumes(sim_data, app, tmp_path, monkeypatch):
+    """`experiment all`: the exp1 grid (three baseline configs), the other grids, the report
+    with Table 4.1 from the exp1 grid; a rerun skips everything finished. (Only exp1's and
+    exp4's grids here: the others have their own tests above.)"""
     from echostream.train.experiments import run_all
 
-    monkeypatch.setattr(run_all, "GRIDS", ("exp4",))
+    monkeypatch.setattr(run_all, "GRIDS", ("exp1", "exp4"))
     out, doc = tmp_path / "runs" / "experiments", tmp_path / "reproduction.md"
     args = ["experiment", "all", "--data", str(sim_data), "--scale", "tiny", "--seeds", "1"]
     args += ["--out", str(out), "--configs", str(CONFIGS), "--report", str(doc), "--no-progress"]
     res, text = _run(app, *args)
     assert res.exit_code == 0, text
-    for name in run_all.EXP1_CONFIGS:
-        assert (tmp_path / "runs" / f"{name}-tiny" / "eval_test" / "metrics.json").is_file()
+    exp1 = collect(out / "exp1_baseline-tiny")
+    assert sorted(r["cell"] for r in exp1) == sorted(
+        ["exp1_baseline_adam", "exp1_baseline_rmsprop", "exp1_baseline_rmsprop_flips"]
+    )
+    assert {r["eval_split"] for r in exp1} == {"test"}
     assert len(collect(out / "exp4_size-tiny")) == 6
     md = doc.read_text()
-    assert "exp1_baseline_adam-tiny" in md and "Table 4.6" in md
+    table41 = md.split("## Table 4.1")[1].split("## ")[0]
+    assert "exp1 exp1_baseline_rmsprop_flips (RMSprop, flips)" in table41
+    assert "exp1 exp1_baseline_adam (Adam)" in table41 and "Table 4.6" in md
 
     res, text = _run(app, *args)
     assert res.exit_code == 0, text
-    assert text.count("skipped") >= 3 and '"done": 0, "skipped": 6' in text
+    assert '"done": 0, "skipped": 3' in text and '"done": 0, "skipped": 6' in text

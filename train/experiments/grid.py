@@ -2,10 +2,10 @@
 
 An experiment file (``configs/exp*.yaml``) has a ``base`` run config shared by every cell, the
 experiment's own axes (``cells``, ``models``, ``vendors``, ``fractions`` …) and ``scales``
-(``tiny`` | ``smoke`` | ``full``) deep-merged over the file. The experiment's module
-(:mod:`.exp2_finetune`, :mod:`.exp3_vendor`, :mod:`.exp4_size`) expands it into
-:class:`CellDef` s; :func:`plan` turns cells × seeds into :class:`~.cell.RunSpec` s with one
-folder each::
+(``tiny`` | ``smoke`` | ``cpu`` | ``gpu`` | ``full``) deep-merged over the file. The experiment's
+module (:mod:`.exp1_baseline`, :mod:`.exp2_finetune`, :mod:`.exp3_vendor`, :mod:`.exp4_size`)
+expands it into :class:`CellDef` s; :func:`plan` turns cells × seeds into
+:class:`~.cell.RunSpec` s with one folder each::
 
     runs/experiments/<name>-<scale>/<cell>/seed<k>/   (result.json + DONE when finished)
 
@@ -39,6 +39,7 @@ from .cell import DONE, RESULT, RunSpec, run_cell
 from .stats import mean_ci
 
 EXPERIMENTS = {
+    "exp1": "exp1_baseline",
     "exp2": "exp2_finetune",
     "exp3": "exp3_vendor",
     "exp4": "exp4_size",
@@ -73,7 +74,7 @@ class Experiment:
 
 
 def experiment_module(key: str):
-    """The module that expands experiment ``key`` (exp2 | exp3 | exp4)."""
+    """The module that expands experiment ``key`` (exp1 | exp2 | exp3 | exp4 | labels)."""
     import importlib
 
     if key not in EXPERIMENTS:
@@ -106,6 +107,7 @@ def load_experiment(
     if scale not in scales:
         raise ValueError(f"{path}: no scale {scale!r} (has: {', '.join(scales) or 'none'})")
     d = deep_merge(d, scales[scale])
+    d["source"] = str(path)  # for cells that read files beside it (exp1's training configs)
     key = str(d["experiment"])
     base = dict(d.get("base") or {})
     base.setdefault("name", d.get("name", path.stem))

@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,7 +61,7 @@ def find_experiments(runs: str | Path, scale: str | None = None) -> dict[str, Pa
     """``{exp key: folder}`` of each experiment's runs (the given scale, else the largest)."""
     runs = Path(runs)
     out: dict[str, Path] = {}
-    for key in ("exp2", "exp3", "exp4"):  # the thesis' grids (not the labels curve)
+    for key in ("exp1", "exp2", "exp3", "exp4"):  # the thesis' grids (not the labels curve)
         name = EXPERIMENTS[key]
         for sc in [scale] if scale else SCALES:
             d = runs / f"{name}-{sc}"
@@ -127,7 +126,7 @@ def write_report(runs: str | Path, out: str | Path, *, scale: str | None = None)
     sums = {key: e.summary for key, e in exps.items()}
     scales = {key: e.scale for key, e in exps.items()}
     L = _introduction(runs, scales, bool(found))
-    L += _baseline_table(runs, exps.get("exp2"))
+    L += _baseline_table(exps.get("exp1"), exps.get("exp2"))
     for key in ("exp2", "exp3", "exp4"):
         L += _experiment_section(key, exps.get(key), figdir, out.parent)
     incomplete = _incomplete(exps)
@@ -171,32 +170,34 @@ def _introduction(runs: Path, scales: dict[str, str], found: bool) -> list[str]:
         L += [f"{TINY_WARNING} (Tiny-scale tables here: {', '.join(tiny)}.)", ""]
     if not found:
         L += [
-            f"No finished experiment runs under `{runs}` yet: run `echostream experiment exp2 "
-            "--data DIR --scale cpu` (and exp3, exp4) first.",
+            f"No finished experiment runs under `{runs}` yet: run `echostream experiment all "
+            "--data DIR --scale cpu` first.",
             "",
         ]
     return L
 
 
-def _baseline_table(runs: Path, exp2: _Experiment | None) -> list[str]:
-    """Table 4.1: experiment 1's runs and experiment 2's baseline reference cell, each beside
+def _baseline_table(exp1: _Experiment | None, exp2: _Experiment | None) -> list[str]:
+    """Table 4.1: experiment 1's cells and experiment 2's baseline reference cell, each beside
     the thesis' value for the same run."""
-    L = ["## Table 4.1 — the baseline CNN (experiment 1)", ""]
-    rows = _exp1_rows(runs)
-    if exp2 is not None and "baseline_reference" in exp2.summary:
-        from .common import ci_cell
+    from .common import ci_cell
+    from .exp1_baseline import TITLE, method
 
-        c = exp2.summary["baseline_reference"]
-        rows.append(
-            [
-                "exp2 baseline_reference (Adam)",
-                exp2.scale,
-                ci_cell(c["frame_accuracy"]),
-                ci_cell(c["sequence_accuracy"]),
-                str(len(c["seeds"])),
-                *_thesis_cells("exp2", "baseline_reference"),
-            ]
-        )
+    L = [f"## {TITLE}", ""]
+    cells = [(exp1, name) for name in (exp1.summary if exp1 else {})]
+    if exp2 is not None and "baseline_reference" in exp2.summary:
+        cells.append((exp2, "baseline_reference"))
+    rows = [
+        [
+            f"{'exp1' if exp is exp1 else 'exp2'} {name} ({method(exp.summary[name])})",
+            exp.scale,
+            ci_cell(exp.summary[name]["frame_accuracy"]),
+            ci_cell(exp.summary[name]["sequence_accuracy"]),
+            str(len(exp.summary[name]["seeds"])),
+            *_thesis_cells("exp1" if exp is exp1 else "exp2", name),
+        ]
+        for exp, name in cells
+    ]
     t41 = thesis_table("4.1")
     thesis = (
         f"Thesis Table 4.1 ({t41.caption.rstrip('.')}): "
@@ -210,10 +211,13 @@ def _baseline_table(runs: Path, exp2: _Experiment | None) -> list[str]:
         + ". Madani et al. 2018 (real data, their 15 views): 91.7 % per frame, 97.8 % per cine."
     )
     if not rows:
-        return [*L, f"No baseline runs found. {thesis}", ""]
+        return [*L, f"No baseline runs found (`echostream experiment exp1`). {thesis}", ""]
     head = ["run", "scale", "ours: accuracy", "ours: sequence accuracy", "seeds"]
     L += _md_table([*head, "thesis: accuracy", "thesis: sequence accuracy"], rows)
-    return [*L, "", thesis, ""]
+    L += ["", thesis, ""]
+    if exp1 is not None:
+        L += [f"Ours: {exp1.label}.", "", _runs_line("exp1", exp1, _plan(exp1)), ""]
+    return L
 
 
 def _thesis_cells(experiment: str, cell: str) -> list[str]:
@@ -221,25 +225,6 @@ def _thesis_cells(experiment: str, cell: str) -> list[str]:
     metrics = ("frame_accuracy", "sequence_accuracy")
     values = [thesis_value(experiment, cell, m) for m in metrics]
     return [f"{v.text} ({v.source})" if v is not None else NONE for v in values]
-
-
-def _exp1_rows(runs: Path) -> list[list[str]]:
-    """Experiment 1's single runs (``echostream train``) found beside the grid folders."""
-    rows = []
-    for p in sorted(runs.parent.glob("exp1_*/eval_test/metrics.json")):
-        m = json.loads(p.read_text())
-        mm = m.get("metrics", {})
-        rows.append(
-            [
-                p.parent.parent.name,
-                str(m.get("scale", "?")),
-                f"{100 * mm.get('frame_accuracy', math.nan):.1f} %",
-                f"{100 * mm.get('sequence_accuracy', math.nan):.1f} %",
-                "1 (no CI)",
-                *_thesis_cells("exp1", p.parent.parent.name.rsplit("-", 1)[0]),
-            ]
-        )
-    return rows
 
 
 def _experiment_section(key: str, exp: _Experiment | None, figdir: Path, base: Path) -> list[str]:
