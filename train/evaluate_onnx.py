@@ -133,6 +133,7 @@ class SplitRun:
     why_not: str  # why there is no checkpoint beside the file ("" when there is)
     # Frames labelled OTHER in the data that the model has no class for: (M, K), maybe empty
     other_probs: np.ndarray | None = None
+    other_rows: np.ndarray | None = None  # their index rows (as ``rows``)
 
     def known_and_other(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(probabilities, labels) of the frames of the 8 views and the probabilities of the
@@ -191,7 +192,8 @@ def predict_split(
     labels = lut[prep.index["label"].to_numpy()[rows]]
     cines = prep.index["cine"].to_numpy()[rows]
     return SplitRun(info, cfg, prep, rows, labels, probs[: len(rows)], cines, backend_name,
-                    notes, ckpt_path, why_not, other_probs=probs[len(rows) :])  # fmt: skip
+                    notes, ckpt_path, why_not, other_probs=probs[len(rows) :],
+                    other_rows=other_rows)  # fmt: skip
 
 
 def evaluate_onnx(
