@@ -32,7 +32,8 @@ test_data="$work/sim_test_s3"
 [ -f "$train_data/simulation.json" ] || echostream simulate --out "$train_data" --patients 96 \
     --seed 201 --frames-per-cine 8 --scale 0.5 --workers 2
 [ -f "$test_data/simulation.json" ] || echostream simulate --out "$test_data" --patients 40 \
-    --seed 3 --scale 0.5 --workers 2 --views PLAX,SAXMID,SAXBASAL,A5C,A4C,A3C,A2C,SUB4C,OTHER
+    --seed 3 --frames-per-cine 16 --scale 0.5 --workers 2 \
+    --views PLAX,SAXMID,SAXBASAL,A5C,A4C,A3C,A2C,SUB4C,OTHER
 
 echostream train "$repo/configs/realecho.yaml" --data "$train_data" --scale ship \
     --out "$work/runs/$name"

@@ -21,8 +21,8 @@ from echostream.train.simulator.cine_extras import (
     patient_anatomy,
 )
 from echostream.train.simulator.heart import Heart, HeartParams
-from echostream.train.simulator.physics import Acquisition
-from echostream.train.simulator.poses import view_pose
+from echostream.train.simulator.physics import DEPTH_RANGE_DEFAULT, Acquisition
+from echostream.train.simulator.poses import VIEW_VALVES, Pose, valve_depth, view_pose
 
 SEED, SIZE = 4, (240, 180)
 NEW = (
@@ -230,6 +230,28 @@ def test_foreshortened_apical_plane_shows_a_shorter_rounder_lv() -> None:
         (tip, length), (tip_short, length_short) = spans
         shorter += length_short < 0.9 * length and tip_short > tip + 0.2
     assert shorter >= 5
+
+
+def test_valve_depth_is_the_valves_distance_in_the_plane_plus_what_lies_beyond() -> None:
+    heart = Heart(HeartParams.sample(np.random.default_rng(0)))
+    av = np.asarray(heart.landmarks["aortic"], dtype=float)
+    beam = Pose(av - np.array([0.0, 0.0, 7.0]), np.array([1.0, 0, 0]), np.array([0, 0, 1.0]))
+    assert valve_depth(heart, ("A5C", beam)) == pytest.approx(7.0 + VIEW_VALVES["A5C"][1])
+    assert valve_depth(heart, ("PLAX", beam)) == 0.0  # no rule for the parasternal views
+    assert valve_depth(heart, ("PLAX", beam), ("A5C", beam)) == pytest.approx(9.0)
+
+
+def test_apical_sectors_are_deep_enough_to_show_the_views_valves() -> None:
+    """LV-focused framings used to cut off the LV outflow tract (an A5C that no model could
+    tell from the other apical views): now every apical sector reaches past the view's
+    valves, and the rule binds (the window's shallowest depth, 10 cm, is too shallow)."""
+    needs = []
+    for patient in range(6):
+        for view in ("A5C", "A4C", "A2C"):
+            info = render_cine(spec(patient, view, n_frames=1)).info
+            assert info["depth_cm"] >= info["valve_depth_cm"], (patient, view)
+            needs.append(info["valve_depth_cm"])
+    assert min(needs) > 8.0 and max(needs) > DEPTH_RANGE_DEFAULT[0]
 
 
 def test_letterbox_puts_the_screen_in_an_exactly_black_frame() -> None:

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ from .other_cardiac import cardiac_pose, pa_branches
 from .other_families import OtherDraw, draw_other
 from .other_probe import Probe, ProbeScreen
 from .physics import DEPTH_RANGE, DEPTH_RANGE_DEFAULT, Acquisition, BeamImager
-from .poses import OTHER, blend, view_pose
+from .poses import OTHER, Pose, blend, valve_depth, view_pose
 from .vendors import VENDORS, Screen, ScreenText
 
 Arr = np.ndarray
@@ -45,7 +46,7 @@ REALISM_FEATURES = (
     "blotch",  # patches of poor penetration over the sector (body.body_maps)
     "display",  # darker grey map: myocardium mid-grey, specular echoes white (top_db)
     "aim",  # A4C/A5C aimed along the septum so the RV is in the sector (poses.view_pose)
-    "framing",  # depth by acoustic window (LV-focused apical views), 68-92° sectors
+    "framing",  # depth by window (LV-focused apical views, valves kept in), 68-92° sectors
     "pathology",  # pericardial effusions and dilated right ventricles (heart.HeartParams)
     # issue 13, each drawn from its own stream (cine_extras): off leaves other pixels alone
     "moderator_band",  # bright band across the RV's apical third (anatomy_extra)
@@ -274,21 +275,20 @@ def render_cine(spec: CineSpec) -> Cine:
     hr = float(np.clip(patient.hr + rng.normal(0, 4), 45, 115))
     fps = float(rng.integers(30, 81))  # scanners report whole frame rates
     n = spec.n_frames or int(np.clip(round(fps * 60 / hr), 30, 60))
+    before_scanner = copy.deepcopy(rng)
     scanner, quality = _set_up_scanner(spec, patient, hr, fps, rng, off, extras)
-    if other is not None and other.kind != "off_axis":  # RV inflow, PA bifurcation
-        if other.kind == "pa_bifurcation":
-            heart.structures.extend(pa_branches(heart, np.random.default_rng(other.detail)))
-        pose, info = cardiac_pose(other.kind, heart, rng)
-    else:
-        pose, info = view_pose(spec.view, heart, rng, aim="aim" not in off)
-    if other is not None:
-        info.update(other_family=other.family, other_kind=other.kind)
-    partner = SWEEP_PARTNER.get(spec.view) if spec.sweep else None
-    pose_b = view_pose(partner, heart, rng, aim="aim" not in off)[0] if partner else None
+    pose, pose_b, partner, info = _draw_poses(spec, heart, rng, off, other)
+    planes = [(spec.view, pose)] + ([(partner, pose_b)] if partner and pose_b is not None else [])
+    need = 0.0 if "framing" in off else valve_depth(heart, *planes)  # foreshortening: after
+    if need * patient.scale > scanner.acq.depth_cm:  # the same draws, deep enough
+        scanner, quality = _set_up_scanner(spec, patient, hr, fps, before_scanner, off, extras,
+                                           min_depth_cm=need * patient.scale)  # fmt: skip
     short = extras.foreshorten_deg if "foreshortening" not in off else 0.0
     if spec.view in APICAL:  # the probe too high for the whole cine (sweeps stay apical)
         pose = foreshorten(pose, heart, short)
         pose_b = foreshorten(pose_b, heart, short) if pose_b is not None else None
+    info.update(foreshorten_deg=short if spec.view in APICAL else 0.0,
+                valve_depth_cm=need * patient.scale)  # fmt: skip
     t0 = rng.uniform(0, 60.0 / hr)
     breathing = Breathing.sample(rng)
     frame_rng = np.random.default_rng(rng.integers(2**63))
@@ -313,7 +313,6 @@ def render_cine(spec: CineSpec) -> Cine:
         dynamic_range_db=acq.dynamic_range_db,
         sweep_partner=partner or "",
         display=display.mode.kind,
-        foreshorten_deg=short if spec.view in APICAL else 0.0,
         smoke_level=imager.smoke.p.level if imager.smoke is not None else 0.0,
         colour_flow=imager.colour is not None,
     )
@@ -331,6 +330,28 @@ def render_cine(spec: CineSpec) -> Cine:
     )
 
 
+def _draw_poses(
+    spec: CineSpec,
+    heart: Heart,
+    rng: np.random.Generator,
+    off: set[str],
+    other: OtherDraw | None,
+) -> tuple[Pose, Pose | None, str | None, dict[str, float | str]]:
+    """The cine's plane, its sweep partner's plane and view (None: no sweep), and the drawn
+    parameters."""
+    if other is not None and other.kind != "off_axis":  # RV inflow, PA bifurcation
+        if other.kind == "pa_bifurcation":
+            heart.structures.extend(pa_branches(heart, np.random.default_rng(other.detail)))
+        pose, info = cardiac_pose(other.kind, heart, rng)
+    else:
+        pose, info = view_pose(spec.view, heart, rng, aim="aim" not in off)
+    if other is not None:
+        info.update(other_family=other.family, other_kind=other.kind)
+    partner = SWEEP_PARTNER.get(spec.view) if spec.sweep else None
+    pose_b = view_pose(partner, heart, rng, aim="aim" not in off)[0] if partner else None
+    return pose, pose_b, partner, info
+
+
 def _hand_weight(w: float, drift: float) -> float:
     """The sweep weight with the hand's drift: holding a view (``w`` 0 or 1), the hand drifts
     ``drift`` towards the other one; transits are left alone."""
@@ -346,13 +367,17 @@ def _set_up_scanner(
     off: set[str],
     extras: CineExtras,
     probe: Probe | None = None,
+    *,
+    min_depth_cm: float = 0.0,
 ) -> tuple[Scanner, float]:
     """The cine's acquisition, beam imager, body maps and screen, and its window quality;
-    ``probe``: an OTHER family's probe (its depths, fan and frequency; no lung mask)."""
+    ``probe``: an OTHER family's probe (its depths, fan and frequency; no lung mask);
+    ``min_depth_cm``: the least depth that shows the view's valves."""
     style = VENDORS[spec.vendor]
     acq = Acquisition.sample(
         rng,
         depth_range=probe.depth_range if probe else DEPTH_RANGE.get(spec.view, DEPTH_RANGE_DEFAULT),
+        min_depth_cm=min_depth_cm,
         n_samples=spec.n_samples,
         n_beams=spec.n_beams,
     )

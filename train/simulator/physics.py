@@ -51,15 +51,20 @@ class Acquisition:
         *,
         depth_cm: float | None = None,
         depth_range: tuple[float, float] = (13.0, 19.0),
+        min_depth_cm: float = 0.0,
         n_samples: int = 384,
         n_beams: int = 128,
     ) -> Acquisition:
         """Random settings in the typical adult cardiac ranges; ``depth_range`` (cm) is the
-        window's (``DEPTH_RANGE``): shallow LV-focused apical views, deep subcostal ones."""
+        window's (``DEPTH_RANGE``): shallow LV-focused apical views, deep subcostal ones,
+        never shallower than ``min_depth_cm`` (the view's valves in the sector) and drawn over
+        at least 1 cm beyond it."""
+        lo = max(depth_range[0], min_depth_cm)
+        hi = max(depth_range[1], lo + 1.0)
         return Acquisition(
             n_samples=n_samples,
             n_beams=n_beams,
-            depth_cm=float(depth_cm if depth_cm is not None else rng.uniform(*depth_range)),
+            depth_cm=float(depth_cm if depth_cm is not None else rng.uniform(lo, hi)),
             r_min_cm=0.0,
             sector_deg=float(rng.uniform(68.0, 92.0)),
             f0_mhz=float(rng.uniform(1.7, 3.5)),

@@ -84,6 +84,31 @@ TILT_A4C = (-17.0, -7.0)
 TILT_A5C = (-3.5, 4.0)
 
 
+# What must stay inside an apical sector for the view to be that view (issue 13: LV-focused
+# framings deeper than the valves cut off the LV outflow tract, and with it the difference
+# between A5C and the other apical views): the valves' centres and the depth (model cm) shown
+# beyond them (the aortic root; the leaflets and part of the atria).
+VIEW_VALVES = {
+    "A5C": (("aortic",), 2.0),
+    "A3C": (("aortic", "mitral"), 1.5),
+    "A4C": (("mitral", "tricuspid"), 1.5),
+    "A2C": (("mitral",), 1.5),
+}
+
+
+def valve_depth(heart: Heart, *planes: tuple[str, Pose]) -> float:
+    """Depth (model cm from the probe, in the plane) a sector needs so that each (view,
+    plane)'s valves and what lies just beyond them are in it; 0 for views without such a
+    rule. (Foreshortening pivots about the valves: the depth is taken before it.)"""
+    depth = 0.0
+    for view, pose in planes:
+        names, beyond = VIEW_VALVES.get(view, ((), 0.0))
+        for name in names:
+            d = np.asarray(heart.landmarks[name], dtype=np.float64) - pose.origin
+            depth = max(depth, float(np.hypot(d @ pose.v, d @ pose.u)) + beyond)
+    return depth
+
+
 def view_pose(
     view: str,
     heart: Heart,
