@@ -51,6 +51,23 @@ def test_finetuning_and_vendor_mix_lines() -> None:
     assert any("averages 70.0 %, on one vendor 50.0 % — higher" in line for line in lines)
 
 
+def test_flips_and_optimizer_lines_compare_best_validation_with_the_thesis() -> None:
+    def run(val: float) -> dict:
+        return {**_cell(0.5), "best_val_acc": _cell(val)["frame_accuracy"]}
+
+    s1 = {
+        "exp1_baseline_rmsprop_flips": run(0.55),
+        "exp1_baseline_rmsprop": run(0.75),
+        "exp1_baseline_adam": run(0.752),
+    }
+    flips, adam = reading({"exp1": s1}, {"exp1": "cpu"})
+    assert flips.startswith("- *Flips lower the baseline's accuracy*")
+    assert "ours lower (intervals apart), difference -20.0 points" in flips
+    assert "thesis 90.7% vs 93.5% (-2.8 points" in flips
+    assert "ours within noise (intervals overlap), difference +0.2 points" in adam
+    assert "thesis 93.7% vs 93.5% (+0.2 points; Table 4.1" in adam
+
+
 def test_training_size_verdicts_and_prefixes() -> None:
     acc = {  # (network, % of the training split) → mean accuracy
         ("baseline", 1): 0.12,

@@ -189,7 +189,9 @@ def _baseline_table(exp1: _Experiment | None, exp2: _Experiment | None) -> list[
         cells.append((exp2, "baseline_reference"))
     rows = [
         [
-            f"{'exp1' if exp is exp1 else 'exp2'} {name} ({method(exp.summary[name])})",
+            f"exp1 {name} ({method(exp.summary[name])})"
+            if exp is exp1
+            else f"exp2 {name} ({exp.summary[name]['meta'].get('method', '?')})",
             exp.scale,
             ci_cell(exp.summary[name]["frame_accuracy"]),
             ci_cell(exp.summary[name]["sequence_accuracy"]),

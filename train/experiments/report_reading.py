@@ -55,6 +55,8 @@ def pooled(summary: dict[str, Any], cells: list[str]) -> dict[str, Any] | None:
 def reading(sums: dict[str, dict[str, Any]], scales: dict[str, str]) -> list[str]:
     """Bullet lines: each thesis finding against our runs."""
     lines = []
+    if sums.get("exp1"):
+        lines += _optimizer_and_flips(sums["exp1"], _prefix("exp1", sums, scales))
     if sums.get("exp2"):
         lines += _finetuning(sums["exp2"], _prefix("exp2", sums, scales))
     if sums.get("exp3"):
@@ -71,6 +73,34 @@ def _prefix(key: str, sums: dict[str, dict[str, Any]], scales: dict[str, str]) -
     if key in sums and at_chance(sums[key]):
         return f"({scales.get(key)} scale, all cells near chance: not meaningful) "
     return ""
+
+
+def _optimizer_and_flips(s1: dict[str, Any], pre: str) -> list[str]:
+    """Experiment 1: flips against none (RMSprop) and Adam against RMSprop, on the best
+    validation accuracy, the one number the thesis gives for all three runs."""
+    lines = []
+    rms = "exp1_baseline_rmsprop"
+    pairs = (
+        ("Flips lower the baseline's accuracy", f"{rms}_flips", rms),
+        ("Adam and RMSprop do alike", "exp1_baseline_adam", rms),
+    )
+    for title, a, b in pairs:
+        if a not in s1 or b not in s1:
+            continue
+        diff, word = compare(s1[a]["best_val_acc"], s1[b]["best_val_acc"])
+        ta = thesis_value("exp1", a, "max_val_accuracy")
+        tb = thesis_value("exp1", b, "max_val_accuracy")
+        thesis = (
+            f"thesis {ta.text} vs {tb.text} ({ta.percent - tb.percent:+.1f} points; {ta.source}, "
+            f"{tb.source})"
+            if ta and tb and ta.percent is not None and tb.percent is not None
+            else "thesis: no pair of numbers"
+        )
+        lines.append(
+            f"- {pre}*{title}* (Table 4.1 and its text; best validation accuracy, {a} vs {b}): "
+            f"ours {word}, difference {100 * diff:+.1f} points; {thesis}."
+        )
+    return lines
 
 
 def _finetuning(s2: dict[str, Any], pre: str) -> list[str]:
