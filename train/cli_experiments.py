@@ -19,7 +19,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ),
         data: Path = typer.Option(..., "--data", help="Dataset folder holding manifest.csv"),
         scale: str = typer.Option(
-            "smoke", "--scale", help="tiny | smoke | cpu (~3 h on 2 cores) | gpu | full"
+            "smoke", "--scale", help="tiny | smoke | cpu (~4 h on 2 cores) | gpu | full"
         ),
         seeds: int = typer.Option(None, "--seeds", help="Seeds per cell (default: the file's, 3)"),
         ray: str = typer.Option(None, "--ray", help="Ray cluster address: each run a Ray task"),

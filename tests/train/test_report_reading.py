@@ -65,7 +65,10 @@ def test_flips_and_optimizer_lines_compare_best_validation_with_the_thesis() -> 
     assert "ours lower (intervals apart), difference -20.0 points" in flips
     assert "thesis 90.7% vs 93.5% (-2.8 points" in flips
     assert "ours within noise (intervals overlap), difference +0.2 points" in adam
-    assert "thesis 93.7% vs 93.5% (+0.2 points; Table 4.1" in adam
+    assert "thesis 93.7% vs 93.5% (+0.2 points; Table 4.1 and text" in adam
+    assert "still improving" not in adam
+    s1["exp1_baseline_adam"].update(best_at_last_epoch=2, seeds=[0, 1, 2])
+    assert "Best epoch the last in 2 of 3 runs" in reading({"exp1": s1}, {"exp1": "cpu"})[1]
 
 
 def test_training_size_verdicts_and_prefixes() -> None:

@@ -91,14 +91,17 @@ def _optimizer_and_flips(s1: dict[str, Any], pre: str) -> list[str]:
         ta = thesis_value("exp1", a, "max_val_accuracy")
         tb = thesis_value("exp1", b, "max_val_accuracy")
         thesis = (
-            f"thesis {ta.text} vs {tb.text} ({ta.percent - tb.percent:+.1f} points; {ta.source}, "
-            f"{tb.source})"
+            f"thesis {ta.text} vs {tb.text} ({ta.percent - tb.percent:+.1f} points; {ta.source} "
+            f"and {tb.source})"
             if ta and tb and ta.percent is not None and tb.percent is not None
             else "thesis: no pair of numbers"
         )
+        late = sum(s1[c].get("best_at_last_epoch", 0) for c in (a, b))
+        runs = sum(len(s1[c].get("seeds", [])) for c in (a, b))
         lines.append(
             f"- {pre}*{title}* (Table 4.1 and its text; best validation accuracy, {a} vs {b}): "
             f"ours {word}, difference {100 * diff:+.1f} points; {thesis}."
+            + (f" Best epoch the last in {late} of {runs} runs: still improving." if late else "")
         )
     return lines
 
