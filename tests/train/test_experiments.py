@@ -387,6 +387,7 @@ def test_all_runs_the_four_grids_then_the_report_and_resumes(sim_data, app, tmp_
     table41 = md.split("## Table 4.1")[1].split("## ")[0]
     assert "exp1 exp1_baseline_rmsprop_flips (RMSprop, flips)" in table41
     assert "exp1 exp1_baseline_adam (Adam)" in table41 and "Table 4.6" in md
+    assert "| 93.5% (text, line 1878) | — | — |" in table41  # RMSprop: max validation only
 
     res, text = _run(app, *args)
     assert res.exit_code == 0, text
