@@ -279,16 +279,15 @@ def render_cine(spec: CineSpec) -> Cine:
     scanner, quality = _set_up_scanner(spec, patient, hr, fps, rng, off, extras)
     pose, pose_b, partner, info = _draw_poses(spec, heart, rng, off, other)
     planes = [(spec.view, pose)] + ([(partner, pose_b)] if partner and pose_b is not None else [])
-    need = 0.0 if "framing" in off else valve_depth(heart, *planes)  # foreshortening: after
-    if need * patient.scale > scanner.acq.depth_cm:  # the same draws, deep enough
+    # the valves' depth before foreshortening (it pivots about them), in scanner cm
+    need_cm = 0.0 if "framing" in off else valve_depth(heart, *planes) * patient.scale
+    if need_cm > scanner.acq.depth_cm:  # too shallow: the same draws, the depth's range raised
         scanner, quality = _set_up_scanner(spec, patient, hr, fps, before_scanner, off, extras,
-                                           min_depth_cm=need * patient.scale)  # fmt: skip
+                                           min_depth_cm=need_cm)  # fmt: skip
     short = extras.foreshorten_deg if "foreshortening" not in off else 0.0
     if spec.view in APICAL:  # the probe too high for the whole cine (sweeps stay apical)
         pose = foreshorten(pose, heart, short)
         pose_b = foreshorten(pose_b, heart, short) if pose_b is not None else None
-    info.update(foreshorten_deg=short if spec.view in APICAL else 0.0,
-                valve_depth_cm=need * patient.scale)  # fmt: skip
     t0 = rng.uniform(0, 60.0 / hr)
     breathing = Breathing.sample(rng)
     frame_rng = np.random.default_rng(rng.integers(2**63))
@@ -313,6 +312,8 @@ def render_cine(spec: CineSpec) -> Cine:
         dynamic_range_db=acq.dynamic_range_db,
         sweep_partner=partner or "",
         display=display.mode.kind,
+        foreshorten_deg=short if spec.view in APICAL else 0.0,
+        valve_depth_cm=need_cm,
         smoke_level=imager.smoke.p.level if imager.smoke is not None else 0.0,
         colour_flow=imager.colour is not None,
     )
