@@ -192,7 +192,8 @@ class LiveSource(FrameSource):
         except (av.error.FFmpegError, OSError, ValueError) as err:
             fatal = is_fatal_open_error(err, first=self._last_ts is None)
             problem = av_problem(err)
-            if isinstance(err, av.error.ExitError | av.error.InvalidDataError):
+            # garbage bytes can also fail inside PyAV as text (UnicodeDecodeError): undecodable
+            if isinstance(err, av.error.ExitError | av.error.InvalidDataError | UnicodeDecodeError):
                 problem = self._why_no_stream(problem)
             raise ConnectionLost(problem, fatal=fatal) from None
         if isinstance(target, PipeReader):
