@@ -102,13 +102,16 @@ def test_live_report_memory_is_fixed() -> None:
         report.record(frame, 0.0)  # type: ignore[arg-type]
     tracemalloc.start()
     try:
-        before = tracemalloc.get_traced_memory()[0]
         for k in range(100_000):
             frame.latency_ms = float(jitter[k % 1000]) * (1 + k % 7)
             report.record(frame, 0.0)  # type: ignore[arg-type]
-        grown = tracemalloc.get_traced_memory()[0] - before
+        snapshot = tracemalloc.take_snapshot()
     finally:
         tracemalloc.stop()
+    # Only what the report's own code still holds: threads left by other tests in the session
+    # (servers, Ray) allocate at the same time and made a process-wide count flaky.
+    ours = [tracemalloc.Filter(True, str(Path(pipeline_live.__file__).parent / "*.py"))]
+    grown = sum(s.size for s in snapshot.filter_traces(ours).statistics("filename"))
     assert report.frames_labelled == 101_000
     assert grown < 64 * 1024, grown  # bucket counts grow past small-int caching, nothing else
     assert report.summary()["frame_to_label_ms"]["n"] == 101_000
