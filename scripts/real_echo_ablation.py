@@ -12,13 +12,15 @@ the script is run again) and ``OUT/ablation.md``.
 
     python scripts/real_echo_ablation.py --real ../shared/real-dev --out runs/ablation \\
         [--patients 96] [--frames 8] [--seed 201] [--train-seeds 0,1,2] \\
-        [--only full:0-5,-specular,aug-gamma] [--jobs 1] [--deadline-min M]
+        [--only full:0-5,-specular,aug-gamma] [--jobs 1] [--deadline-min M] [--base mnv1-025]
 
 ``--only`` lists variants in the order they run, each with its own seeds (``name:0-5`` or
 ``name:0,2``) or ``--train-seeds``. Without ``--real`` nothing real is scored (a GPU machine
 without the video decoder); a later run with ``--real`` scores the runs that lack it from
 their exported models. ``--jobs N`` trains N runs at once (one GPU is shared), and
-``--deadline-min`` starts no new run after that many minutes.
+``--deadline-min`` starts no new run after that many minutes. ``--base mnv1-025`` builds every
+variant on that recipe variant (the smaller network: a one-at-a-time table that fits a 2-core
+CPU; use a fresh ``--out`` for it).
 
 Hours on a 2-core CPU (about 21 minutes a run with the recipe's MobileNet v1 0.5, 8 with
 ``mnv1-025``; 2 more for each simulated dataset); on one H200 with 16 cores, ``--jobs 14
@@ -201,9 +203,18 @@ def write_table(results: list[dict], path: Path, args: argparse.Namespace) -> No
         )
     head = (
         f"Dev-scale runs: {args.patients} simulated patients × 8 views × {args.frames} frames, "
-        f"data seed {args.seed}, training seeds as listed; real: `{args.real}`.\n\n"
+        f"data seed {args.seed}, training seeds as listed; real: `{args.real}`"
+        f"{f'; every variant built on `{args.base}`' if args.base else ''}.\n\n"
     )
     path.write_text(head + "\n".join(lines) + "\n")
+
+
+def run_overrides(over: dict, base: str = "", workers: int = 0, threads: int = 0) -> dict:
+    """A variant's overrides on top of the ``base`` recipe variant, plus the machine's loader
+    workers and torch threads (0: the config's)."""
+    out = _merge(dict(RECIPES)[base] if base else {}, over)
+    machine = {k: v for k, v in {"workers": workers, "threads": threads}.items() if v}
+    return _merge(out, {"train": machine}) if machine else out
 
 
 def train_all(todo: list[tuple[str, int]], args: argparse.Namespace, log: Path) -> list[dict]:
@@ -212,9 +223,6 @@ def train_all(todo: list[tuple[str, int]], args: argparse.Namespace, log: Path) 
     from multiprocessing import get_context
 
     spec = {name: (off, over) for name, off, over in variants()}
-    extra = {"train": {"workers": args.train_workers}} if args.train_workers else {}
-    if args.threads:
-        extra = _merge(extra, {"train": {"threads": args.threads}})
     t_end = time.time() + 60 * args.deadline_min if args.deadline_min else float("inf")
     out, running, pending = [], {}, list(todo)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
@@ -225,7 +233,8 @@ def train_all(todo: list[tuple[str, int]], args: argparse.Namespace, log: Path) 
                 other = bool(over.get("data", {}).get("other"))
                 data = simulate(args.out / "data", off, args, other)
                 run = run_dir(args.out, name, seed)
-                job = pool.submit(train_variant, name, data, _merge(over, extra), run, seed)
+                over = run_overrides(over, args.base, args.train_workers, args.threads)
+                job = pool.submit(train_variant, name, data, over, run, seed)
                 running[job] = (name, seed)
             if pending and time.time() >= t_end:
                 print(f"deadline: {len(pending)} run(s) not started", flush=True)
@@ -270,6 +279,8 @@ def main() -> None:
     ap.add_argument("--train-workers", type=int, default=0, help="loader processes a run")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads a run")
     ap.add_argument("--deadline-min", type=float, default=0, help="start no run after this")
+    ap.add_argument("--base", default="", choices=["", *dict(RECIPES)],
+                    help="recipe variant every run builds on")  # fmt: skip
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "results.jsonl"

@@ -37,3 +37,17 @@ def test_overrides_merge_key_by_key(ablation) -> None:
     assert merged == {"data": {"other": True, "workers": 2}, "train": {"workers": 1}}
     assert spec["aug-gamma"]["augment"]["realism"]["gamma"] == 0.0
     assert spec["aug-gamma"]["augment"]["realism"]["box"] > 0  # only the one op is off
+
+
+def test_a_base_recipe_is_under_every_variant(ablation) -> None:
+    """``--base mnv1-025``: every variant trains the smaller network, a recipe variant that
+    names its own network keeps it, and the machine's workers and threads come on top."""
+    spec = {name: over for name, _, over in ablation.variants()}
+    gamma = ablation.run_overrides(spec["aug-gamma"], "mnv1-025", workers=1, threads=2)
+    assert gamma["model"]["name"] == "mobilenet_v1_025"
+    assert gamma["augment"]["realism"]["gamma"] == 0.0
+    assert gamma["train"] == {"workers": 1, "threads": 2}
+    assert ablation.run_overrides(spec["mnv1-050"], "mnv1-025")["model"]["name"] == (
+        "mobilenet_v1_050"
+    )
+    assert ablation.run_overrides(spec["full"]) == {}
