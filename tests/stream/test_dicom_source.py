@@ -269,6 +269,8 @@ def test_decoding_frame_zero_is_lazy(tmp_path: Path) -> None:
     """Reading frame 0 of a 23 MB native cine holds one frame, not the file."""
     frame = colour_frames(1, 240, 320)[0]
     path = write_cine(tmp_path / "big.dcm", [frame] * 100, fps=30, encoding="rgb")
+    small = write_cine(tmp_path / "small.dcm", [frame] * 2, fps=30, encoding="rgb")
+    next(iter(DicomSource(small)))  # the readers' first imports (~15 MB) are not the file
     tracemalloc.start()
     try:
         src = DicomSource(path)
@@ -277,7 +279,9 @@ def test_decoding_frame_zero_is_lazy(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert first.pixels.shape == (240, 320, 3)
-    assert peak < 10 * frame.nbytes, f"peak {peak} bytes while reading one frame"
+    # The whole file is 100 frames; the peak is process-wide (other tests' threads allocate
+    # too), so the bound leaves room for them and still fails on reading the file at once.
+    assert peak < 20 * frame.nbytes, f"peak {peak} bytes while reading one frame"
     calls = []
     src = DicomSource(path)
     decode = src._decode
