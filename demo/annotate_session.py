@@ -7,7 +7,9 @@ The playback is the demo's (:func:`~echostream.demo.runner.classify_cine`: one d
 blanked); the suggestion for a part is the verdict on that part's frames
 (:func:`~echostream.stream.verdict.verdict_for`: the model's unknown-view rule applied, so a
 part that is none of the views is suggested ``unknown``, which **Enter** labels ``OTHER``).
-Nothing shown names a file: a cine is its place in the queue and its content id.
+Nothing shown names a file: a cine is its place in the queue and its content id. While a cine
+is on screen, the next one's playback is drawn in the background, so the page moves on without
+waiting for a decode.
 
 Example::
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +92,8 @@ class AnnotateSession:
         self.done_before = done_before  # cines fully labelled when the session started
         self._current: _Current | None = None
         self._lock = threading.Lock()
+        self._ahead: dict[str, Future[_Current]] = {}  # file → the next cine's playback
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="annotate-next")
 
     @property
     def total(self) -> int:
@@ -107,11 +112,26 @@ class AnnotateSession:
     # -- the cine on screen -----------------------------------------------------------------
 
     def _load(self, item: QueuedCine) -> _Current:
-        """The playback of ``item`` (drawn once, kept while it is on screen)."""
+        """The playback of ``item`` (drawn once, kept while it is on screen; taken from the
+        background when it was drawn ahead), and the next cine's started."""
         if self._current is not None and self._current.item.file == item.file:
             return self._current
-        if self._current is not None and self._current.playback.out is not None:
-            self._current.playback.out.unlink(missing_ok=True)  # the previous cine's playback
+        if self._current is not None:
+            _delete(self._current)  # the previous cine's playback
+        ahead = self._ahead.pop(item.file, None)
+        self._current = ahead.result() if ahead is not None else self._draw(item)
+        self._draw_next_ahead(item)
+        return self._current
+
+    def _draw_next_ahead(self, item: QueuedCine) -> None:
+        """Start drawing the playback of the first unlabelled cine after ``item``."""
+        later = self.queue[self.queue.index(item) + 1 :] if item in self.queue else []
+        nxt = next((q for q in later if not self.store.is_done(q.file, q.frames)), None)
+        if nxt is not None and nxt.file not in self._ahead:
+            self._ahead[nxt.file] = self._pool.submit(self._draw, nxt)
+
+    def _draw(self, item: QueuedCine) -> _Current:
+        """Decode, classify and encode ``item``'s playback (the demo's :func:`classify_cine`)."""
         problem = item.problem
         if item.status == "ok":
             result, playback = classify_cine(
@@ -126,8 +146,7 @@ class AnnotateSession:
             problem = "" if result.status == "ok" else result.error or "unreadable"
         else:
             playback = CinePlayback(self.engine.labels)
-        self._current = _Current(item, playback, problem)
-        return self._current
+        return _Current(item, playback, problem)
 
     def _suggestion(self, cur: _Current, part: tuple[int, int]) -> tuple[str, float | None]:
         """The verdict on the part's frames (the queue's whole-cine suggestion without them)."""
@@ -217,8 +236,17 @@ class AnnotateSession:
             return action
 
     def close(self) -> None:
-        """Delete the playback on screen."""
+        """Delete the playback on screen and those drawn ahead."""
         with self._lock:
-            if self._current is not None and self._current.playback.out is not None:
-                self._current.playback.out.unlink(missing_ok=True)
-            self._current = None
+            self._pool.shutdown(wait=True)
+            drawn = [f.result() for f in self._ahead.values() if f.exception() is None]
+            for cur in [self._current, *drawn]:
+                if cur is not None:
+                    _delete(cur)
+            self._current, self._ahead = None, {}
+
+
+def _delete(cur: _Current) -> None:
+    """Remove a cine's playback file."""
+    if cur.playback.out is not None:
+        cur.playback.out.unlink(missing_ok=True)

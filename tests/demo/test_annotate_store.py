@@ -207,3 +207,45 @@ def test_a_real_cine_annotated_split_and_imported(demo_model, ybr_color_path, tm
     manifest = read_manifest(result.manifest)
     assert [e.view for e in manifest.entries] == ["A4C"] and not manifest.simulated
     assert manifest.entries[0].n_frames is not None and manifest.entries[0].n_frames < 30
+
+
+def test_the_next_cines_playback_is_drawn_while_one_is_on_screen(
+    demo_model, ybr_color_path, tmp_path, monkeypatch
+) -> None:
+    """Showing a cine starts drawing the next one's playback in the background; moving on uses
+    it (no second decode), and closing deletes every playback, shown or drawn ahead."""
+    import shutil
+    import threading
+
+    from echostream.demo import annotate_session
+    from echostream.demo.annotate_setup import start_session
+
+    root = tmp_path / "export"
+    root.mkdir()
+    for name in ("a.dcm", "b.dcm"):
+        shutil.copy(ybr_color_path, root / name)
+    draws: list[tuple[str, str]] = []
+    draw = annotate_session.classify_cine
+
+    def counted(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        draws.append((Path(path).name, threading.current_thread().name))
+        return draw(path, *args, **kwargs)
+
+    monkeypatch.setattr(annotate_session, "classify_cine", counted)
+    session = start_session(root, model=demo_model, annotator="alice", progress=False)
+    try:
+        first = session.view()
+        session.label("A4C", token=first.token)
+        second = session.view()
+        assert first.item is not None and second.item is not None
+        assert {first.item.file, second.item.file} == {"a.dcm", "b.dcm"}
+        assert [name for name, _ in draws] == [first.item.file, second.item.file]
+        assert draws[0][1] != draws[1][1] and draws[1][1].startswith("annotate-next")
+        assert second.video is not None and second.video.is_file()
+        assert first.video is not None and not first.video.exists()  # the shown one moved on
+        session.label("A2C", token=second.token)
+        assert session.view().item is None and len(draws) == 2
+    finally:
+        session.close()
+    assert not second.video.exists()
+    session.files.clear()
