@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic.dataclasses import dataclass
 
@@ -53,18 +53,21 @@ class DataCfg:
     workers: int = 1  # decoding processes when building the store
     interpolation: str | None = None  # default: the model's
     # Keep the cines labelled OTHER as a 9th class "OTHER" (the runtime's unknown view);
-    # false: they are skipped, as every view outside the 8.
-    other: bool = False
+    # "exposure": keep them to train the 8 outputs towards uniform on them (outlier exposure,
+    # train.exposure_weight; no 9th class); false: they are skipped, as every view outside the 8.
+    other: bool | Literal["exposure"] = False
 
 
 def class_names(data: DataCfg) -> tuple[str, ...]:
     """The classes a run trains, in output order: the 8 views, then ``OTHER`` with
-    ``data.other``.
+    ``data.other: true`` (outlier exposure, ``"exposure"``, keeps the 8).
 
     >>> class_names(DataCfg(other=True))[-2:]
     ('SUB4C', 'OTHER')
+    >>> len(class_names(DataCfg(other="exposure")))
+    8
     """
-    return (*VIEWS, OTHER) if data.other else VIEWS
+    return (*VIEWS, OTHER) if data.other is True else VIEWS
 
 
 @dataclass(config=STRICT_KEYS)
@@ -114,6 +117,7 @@ class TrainCfg:
     monitor: str = "val_loss"  # val_loss | val_acc
     class_weights: bool = True
     label_smoothing: float = 0.0  # cross-entropy label smoothing (confident errors cost less)
+    exposure_weight: float = 0.5  # with data.other: exposure, the weight of the uniform term
     workers: int = 0
     device: str = "auto"
     threads: int | None = None  # torch CPU threads

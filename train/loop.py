@@ -58,6 +58,13 @@ def build_optimizer(params, name: str, lr: float, weight_decay: float = 0.0, mom
     raise ValueError(f"unknown optimizer {name!r}; known: adam, adamw, rmsprop, sgd")
 
 
+def _hits(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+    """Right answers and frames counted for accuracy: frames of a class the model has an
+    output for (outlier exposure's OTHER frames have none and are not counted)."""
+    counted = y < logits.shape[1]
+    return float((logits.argmax(1)[counted] == y[counted]).sum()), int(counted.sum())
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -70,7 +77,7 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """One pass over ``loader``; returns the mean loss and accuracy (over all ranks)."""
     model.train()
-    loss_sum = correct = count = 0.0
+    loss_sum = correct = count = frames = 0.0
     task = progress.add_task("train", total=len(loader)) if progress is not None else None
     for step, (x, y, _) in enumerate(loader):
         if max_steps is not None and step >= max_steps:
@@ -81,15 +88,15 @@ def train_one_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += float(loss.detach()) * len(y)
-        correct += float((logits.detach().argmax(1) == y).sum())
-        count += len(y)
+        loss_sum, frames = loss_sum + float(loss.detach()) * len(y), frames + len(y)
+        hits, n = _hits(logits.detach(), y)
+        correct, count = correct + hits, count + n
         if task is not None:
-            progress.update(task, advance=1, description=f"train loss {loss_sum / count:.3f}")
+            progress.update(task, advance=1, description=f"train loss {loss_sum / frames:.3f}")
     if task is not None:
         progress.remove_task(task)
-    loss_sum, correct, count = sum_over_ranks([loss_sum, correct, count], info)
-    return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1)}
+    loss_sum, correct, count, frames = sum_over_ranks([loss_sum, correct, count, frames], info)
+    return {"loss": loss_sum / max(frames, 1), "acc": correct / max(count, 1)}
 
 
 @torch.no_grad()
@@ -103,20 +110,20 @@ def evaluate(
 ) -> dict[str, float]:
     """Mean loss and accuracy over ``loader`` (summed over ranks)."""
     model.eval()
-    loss_sum = correct = count = 0.0
+    loss_sum = correct = count = frames = 0.0
     task = progress.add_task("validate", total=len(loader)) if progress is not None else None
     for x, y, _ in loader:
         x, y = x.to(info.device, non_blocking=True), y.to(info.device, non_blocking=True)
         logits = model(x)
-        loss_sum += float(criterion(logits, y)) * len(y)
-        correct += float((logits.argmax(1) == y).sum())
-        count += len(y)
+        loss_sum, frames = loss_sum + float(criterion(logits, y)) * len(y), frames + len(y)
+        hits, n = _hits(logits, y)
+        correct, count = correct + hits, count + n
         if task is not None:
             progress.advance(task)
     if task is not None:
         progress.remove_task(task)
-    loss_sum, correct, count = sum_over_ranks([loss_sum, correct, count], info)
-    return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1)}
+    loss_sum, correct, count, frames = sum_over_ranks([loss_sum, correct, count, frames], info)
+    return {"loss": loss_sum / max(frames, 1), "acc": correct / max(count, 1)}
 
 
 def set_trainable(model: nn.Module, trainable: str | list[str]) -> None:

@@ -65,6 +65,8 @@ def train_main(
         if info.is_main and evaluate_test and len(run.choice.rows.get(split, ())):
             out_dir = run_dir / f"eval_{split}"
             rows = run.choice.rows[split]
+            # outlier exposure's OTHER frames have no output to be scored against
+            rows = rows[run.prep.index["label"].to_numpy()[rows] < len(run.model.cfg.labels)]
             _report(run.model, run.prep, rows, cfg, out_dir, split, "final.pt", progress, console)
     return run_dir
 

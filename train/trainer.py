@@ -346,11 +346,16 @@ def _loaders_and_loss(
         distributed=info.distributed,
     )
     n_classes = len(class_names(cfg.data))
-    weights = class_weights(frame_ds.labels, n_classes) if t.class_weights else None
-    criterion = nn.CrossEntropyLoss(
-        weight=weights.to(info.device) if weights is not None else None,
-        label_smoothing=t.label_smoothing,
-    )
+    known = frame_ds.labels[frame_ds.labels < n_classes]  # outlier exposure: OTHER is n_classes
+    weights = class_weights(known, n_classes).to(info.device) if t.class_weights else None
+    if cfg.data.other == "exposure":
+        from .outlier_exposure import OutlierExposureLoss
+
+        criterion: nn.Module = OutlierExposureLoss(
+            n_classes, t.exposure_weight, class_weight=weights, label_smoothing=t.label_smoothing
+        )
+    else:
+        criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=t.label_smoothing)
     return train_loader, val_loader, criterion
 
 

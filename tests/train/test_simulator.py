@@ -66,6 +66,28 @@ def test_outflow_tract_separates_hard_pairs(seed: int) -> None:
     assert _plane_hits("A2C", seed, "aortic_valve") == 0
 
 
+def test_five_chamber_planes_show_both_atria_beside_the_root() -> None:
+    """Real A5C views show the aortic root between the two atria; planes through the root's
+    middle passed in front of both (the first simulator's A5C: an LV and a tube, a shortcut a
+    real LV-focused A4C with its atria cut off fell into)."""
+    from echostream.train.simulator.heart import _Geometry
+
+    both = 0
+    for seed in range(10):
+        params = HeartParams.sample(np.random.default_rng(seed))
+        pose, _ = view_pose("A5C", Heart(params), np.random.default_rng(seed + 100))
+        x, y, z = pose.points(*_sector(16))
+        g = _Geometry.of(params)
+        seen = [int(atrium.inside(x, y, z).sum()) for atrium in (g.la_cav, g.ra_cav)]
+        both += min(seen) > 50
+    assert both >= 6, both
+
+
+def _sector(depth_cm: float) -> tuple[np.ndarray, np.ndarray]:
+    acq = Acquisition(n_samples=200, n_beams=96, depth_cm=depth_cm)
+    return acq.radii, acq.angles
+
+
 def test_heart_beats() -> None:
     """Systole shrinks the LV cavity and opens the aortic valve; diastole opens the mitral."""
     heart = Heart(HeartParams())

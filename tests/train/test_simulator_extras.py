@@ -1,7 +1,8 @@
-"""The issue-13 realism features: moderator band, coronary sinus, descending aorta, blood
-smoke, foreshortened apex, letterbox / EchoNet-style display and colour flow. Each is drawn per
-cine (or patient) from its own random stream, deterministic per seed, can be switched off
-without touching other pixels, and shows where real echo shows it."""
+"""The issue-13 realism features: moderator band, coronary sinus, descending aorta, fibrous
+skeleton (crux and AV annuli), blood smoke, foreshortened apex, letterbox / EchoNet-style
+display and colour flow. Each is drawn per cine (or patient) from its own random stream,
+deterministic per seed, can be switched off without touching other pixels, and shows where real
+echo shows it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ NEW = (
     "moderator_band",
     "coronary_sinus",
     "descending_aorta",
+    "fibrous_skeleton",
     "smoke",
     "foreshortening",
     "letterbox",
@@ -40,6 +42,7 @@ CASES: dict[str, tuple[str, Callable[[CineExtras], bool] | None]] = {
     "moderator_band": ("A4C", None),
     "coronary_sinus": ("A4C", None),
     "descending_aorta": ("PLAX", None),
+    "fibrous_skeleton": ("A4C", None),
     "smoke": ("A4C", lambda e: e.smoke.level > 0.005),
     "foreshortening": ("A2C", lambda e: e.foreshorten_deg != 0.0),
     "letterbox": ("A4C", lambda e: e.display.kind == "letterbox"),
@@ -190,6 +193,26 @@ def test_coronary_sinus_is_a_small_dark_tube_at_the_av_groove() -> None:
             ys, _ = np.nonzero(lumen)
             assert y0 + 0.35 * (y1 - y0) < ys.mean() < y1, (view, patient)  # the valves' level
     assert seen >= 2
+
+
+def test_fibrous_crux_brightens_the_septums_base_in_four_chamber_views() -> None:
+    """A4C: the crux and annuli only brighten (never darken) the frame, as a band at the
+    valves' level, mid-depth, away from the sector's edges (where the septum meets
+    the AV plane), not near the apex."""
+    seen = 0
+    for patient in range(4):
+        on, off, full = pair("fibrous_skeleton", patient)
+        diff = (on - off).sum(-1)
+        bright = _component(diff > 60)
+        if bright.sum() < 30:
+            continue
+        seen += 1
+        assert (diff > 60).sum() > 10 * (diff < -60).sum(), patient
+        ys, xs = np.nonzero(bright)
+        x0, y0, x1, y1 = full.region
+        assert y0 + 0.35 * (y1 - y0) < ys.mean() < y1, patient
+        assert abs(xs.mean() - 0.5 * (x0 + x1)) < 0.35 * (x1 - x0), patient
+    assert seen >= 3
 
 
 def test_smoke_fills_the_blood_faintly_and_moves_with_it() -> None:

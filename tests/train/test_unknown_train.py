@@ -175,3 +175,100 @@ def test_calibrate_unknown_needs_other_frames(toy_data, tmp_path) -> None:
     res = cli("calibrate", model, "--data", toy_data, "--split", "all", "--no-progress",
               "--unknown")  # fmt: skip
     assert res.exit_code == 2 and "no frames labelled OTHER" in res.output
+
+
+def test_outlier_exposure_loss_is_cross_entropy_plus_distance_from_uniform() -> None:
+    import torch
+    from torch import nn
+
+    from echostream.train.outlier_exposure import OutlierExposureLoss
+
+    loss = OutlierExposureLoss(n_known=8, weight=0.5)
+    logits = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    known = torch.tensor([0, 3, 7, 2])
+    assert float(loss(logits, known)) == pytest.approx(float(nn.CrossEntropyLoss()(logits, known)))
+    other = torch.full((2,), 8)
+    flat, peaked = torch.zeros(2, 8), torch.zeros(2, 8)
+    peaked[:, 1] = 5.0
+    assert float(loss(flat, other)) == pytest.approx(0.5 * np.log(8))  # its least value
+    assert float(loss(peaked, other)) > float(loss(flat, other)) + 1.0
+    peaked.requires_grad_(True)
+    loss(peaked, other).backward()
+    assert float(peaked.grad[0, 1]) > 0 > float(peaked.grad[0, 0])  # descent flattens it
+
+
+def test_outlier_exposure_makes_a_model_unsure_on_outliers_only() -> None:
+    """Outliers that look like view 0 plus a mark no view has: trained on the views alone a
+    model calls them view 0 with confidence; with exposure it learns the mark and is unsure
+    (near 1/8) on them, still sure on view 0 itself."""
+    import torch
+    from torch import nn
+
+    from echostream.train.outlier_exposure import OutlierExposureLoss
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(8).repeat(40)
+    known = 3.0 * nn.functional.one_hot(labels, 16).float() + 0.3 * torch.randn(
+        320, 16, generator=gen
+    )
+    outliers = known[labels == 0][:30].clone()
+    outliers[:, 8] += 3.0
+    x = torch.cat([known, outliers])
+    y = torch.cat([labels, torch.full((30,), 8)])
+
+    def train(loss: nn.Module, xs: torch.Tensor, ys: torch.Tensor) -> nn.Module:
+        torch.manual_seed(0)
+        model = nn.Linear(16, 8)
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        for _ in range(300):
+            opt.zero_grad()
+            loss(model(xs), ys).backward()
+            opt.step()
+        return model
+
+    def score(model: nn.Module, xs: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(model(xs).softmax(1).max(1).values.mean())
+
+    plain = train(nn.CrossEntropyLoss(), known, labels)
+    exposed = train(OutlierExposureLoss(8, 0.5), x, y)
+    assert score(plain, outliers) > 0.8
+    assert score(exposed, outliers) < 0.25 and score(exposed, known[labels == 0]) > 0.8
+
+
+def test_outlier_exposure_run_keeps_eight_outputs_and_scores_other_lower(
+    with_other, tmp_path
+) -> None:
+    """``data.other: exposure`` end to end: 8 outputs, the OTHER frames in training but not in
+    its test report, and ``evaluate`` scores known vs OTHER frames of the file."""
+    from echostream.models.export import export_checkpoint
+    from echostream.stream.model_file import ModelInfo
+    from echostream.train.config import config_from_dict
+    from echostream.train.runner import train_main
+
+    cfg = config_from_dict(
+        {
+            "name": "toy_exposure",
+            "data": {
+                "fractions": [0.67, 0.17, 0.16],
+                "store": str(tmp_path / "store"),
+                "other": "exposure",
+            },
+            "model": {"name": "baseline", "kwargs": {"widths": [8, 16, 16], "fc_widths": [64, 32]}},
+            "optim": {"name": "adam", "lr": 3e-3},
+            "train": {"batch_size": 32, "epochs": 8, "threads": 1, "exposure_weight": 1.0},
+            "eval": {"tsne_max": 0, "batch_size": 64},
+        }
+    )
+    run = train_main(cfg, with_other, out=tmp_path / "run", progress=False, evaluate_test=True)
+    export_checkpoint(run / "final.pt", run / "model.onnx")
+    assert ModelInfo.from_onnx(run / "model.onnx").labels == VIEWS
+    m = json.loads((run / "eval_test" / "metrics.json").read_text())["metrics"]
+    assert len(m["confusion_matrix"]) == 8
+    assert sum(c["support"] for c in m["per_class"].values()) == 6 * 8  # known frames only
+    out = tmp_path / "eval"
+    res = cli("evaluate", run / "model.onnx", "--data", with_other, "--split", "all", "--out",
+              out, "--no-progress", "--threads", "1")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    unknown = json.loads((out / "metrics.json").read_text())["metrics"]["unknown"]
+    assert unknown["other_frames"] == 36 and unknown["auroc"] > 0.9

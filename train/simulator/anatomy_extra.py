@@ -1,6 +1,6 @@
 """Anatomy around the chambers that real echo shows and the first heart model lacked: the RV
 moderator band, the coronary sinus in the posterior AV groove, the descending aorta behind the
-left atrium.
+left atrium, the fibrous skeleton at the crux and the AV valves' annuli.
 
 Each is a list of (material, shape) layers painted after the heart's own (``heart._layers``),
 sized per patient by :class:`ExtraAnatomy` (drawn from its own random stream, so the first
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .shapes import Cylinder, Solid, unit
+from .shapes import Cylinder, Difference, Ellipsoid, Solid, unit
 
 if TYPE_CHECKING:
     from .heart import HeartParams, _Geometry
 
 Arr = np.ndarray
 # the realism switches (``cine.REALISM_FEATURES``) this module answers to
-ANATOMY_FEATURES = ("moderator_band", "coronary_sinus", "descending_aorta")
+ANATOMY_FEATURES = ("moderator_band", "coronary_sinus", "descending_aorta", "fibrous_skeleton")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class ExtraAnatomy:
     aorta_height: float = 1.0  # above the mitral annulus plane, cm
     aorta_gap: float = 0.5  # tissue between the LA wall and the aortic wall, cm
     aorta_skew_deg: float = 10.0  # its axis leaning out of the PLAX plane's normal
+    crux_size: float = 0.45  # half width of the bright fibrous crux, cm
+    annulus_half: float = 0.15  # half height (and half radial width) of the AV annuli, cm
 
     @staticmethod
     def sample(rng: np.random.Generator) -> ExtraAnatomy:
@@ -59,6 +61,11 @@ class ExtraAnatomy:
             aorta_height=float(rng.uniform(0.4, 1.6)),
             aorta_gap=float(rng.uniform(0.25, 0.9)),
             aorta_skew_deg=float(rng.uniform(-15.0, 15.0)),
+            crux_size=float(rng.uniform(0.4, 0.75)),
+            # a thick, calcified mitral annulus in about 1 in 10 (older patients)
+            annulus_half=float(
+                rng.uniform(0.25, 0.4) if rng.random() < 0.1 else rng.uniform(0.1, 0.22)
+            ),
         )
 
 
@@ -179,6 +186,28 @@ def descending_aorta(g: _Geometry, p: HeartParams, extra: ExtraAnatomy) -> Cylin
     return Cylinder(tuple(centre - 4.0 * axis), tuple(centre + 4.0 * axis), extra.aorta_radius)
 
 
+def fibrous_skeleton(g: _Geometry, extra: ExtraAnatomy) -> list[tuple[str, Solid]]:
+    """The brightest tissue of real four-chamber views: the crux, where the ventricular and
+    atrial septa meet the mitral and (lower) tricuspid annuli, and the two annuli at the
+    leaflets' hinges. Fibrous, so painted as valve tissue; kept out of every cavity but the
+    hinge points it overhangs."""
+    s, h = g.s, extra.annulus_half
+    mv_edge, tv_edge = g.c_mv[0] - 1.45 * s, g.c_tv[0] + 1.3 * s  # the septal hinges
+    r = extra.crux_size
+    crux_z = 0.5 * (g.zb + g.c_tv[2])
+    crux: Solid = Ellipsoid((0.5 * (mv_edge + tv_edge), -0.5 * s, crux_z), (r, 1.2 * s, r))
+    for cavity in (g.lv_cav, g.rv_cav, g.la_cav, g.ra_cav, g.mv_ring, g.tv_ring):
+        crux = Difference(crux, cavity)
+    layers: list[tuple[str, Solid]] = [("valve", crux)]
+    for (cx, cy, cz), radius, ring in (
+        (g.c_mv, 1.45 * s, g.mv_ring),
+        (g.c_tv, 1.3 * s, g.tv_ring),
+    ):
+        band = Cylinder((cx, cy, cz - h), (cx, cy, cz + h), radius + 2 * h)
+        layers.append(("valve", Difference(band, ring)))
+    return layers
+
+
 def extra_layers(
     g: _Geometry, p: HeartParams, extra: ExtraAnatomy, off: Collection[str] = ()
 ) -> tuple[list[tuple[str, Solid]], list[tuple[str, Solid]]]:
@@ -195,4 +224,6 @@ def extra_layers(
         over += coronary_sinus(g, extra)
     if "moderator_band" not in off:
         over += moderator_band(g, extra)
+    if "fibrous_skeleton" not in off:
+        over += fibrous_skeleton(g, extra)
     return under, over

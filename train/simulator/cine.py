@@ -52,6 +52,7 @@ REALISM_FEATURES = (
     "moderator_band",  # bright band across the RV's apical third (anatomy_extra)
     "coronary_sinus",  # round echolucent tube in the posterior AV groove (anatomy_extra)
     "descending_aorta",  # round vessel with a bright wall behind the LA (anatomy_extra)
+    "fibrous_skeleton",  # bright crux and AV annuli at the septum's base (anatomy_extra)
     "smoke",  # faint swirling clutter moving with the blood, none to moderate (smoke)
     "foreshortening",  # apical probe too high: short, round LV in 30 % of them (cine_extras)
     "letterbox",  # the screen in a black frame of another aspect ratio, 10 % (display)

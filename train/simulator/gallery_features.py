@@ -29,6 +29,7 @@ FEATURE_VIEWS: dict[str, tuple[str, str | None]] = {
     "moderator_band": ("A4C", None),
     "coronary_sinus": ("A2C", None),
     "descending_aorta": ("PLAX", None),
+    "fibrous_skeleton": ("A4C", None),
     "smoke": ("A4C", "smoke"),
     "foreshortening": ("A2C", "foreshortening"),
     "letterbox": ("PLAX", "letterbox"),

@@ -133,14 +133,14 @@ class _Geometry:
             lv_out=lv_out,
             rv_out=rv_ell.grown(0.4, zmax=zb - 0.2),
             rv_cav=Difference(Ellipsoid(rv_ell.centre, rv_ell.radii, zmax=zb - 0.3), lv_out),
+            # the atria lie behind and beside the aortic root, close enough that the planes
+            # tilted through the LV outflow tract (A5C) still cut both, as real ones do
             la_cav=Ellipsoid(
-                (0.2 * s, -1.0 * s, zb + 2.3 * la),
+                (0.2 * s, -0.6 * s, zb + 2.3 * la),
                 (2.2 * s * la, 2.0 * s * la, 2.5 * la),
                 zmin=zb + 0.25,
             ),
-            ra_cav=Ellipsoid(
-                (-4.3 * s, -0.4 * s, zb + 1.8), (1.9 * s, 1.9 * s, 2.3), zmin=zb - 0.3
-            ),
+            ra_cav=Ellipsoid((-4.3 * s, 0.0, zb + 1.8), (1.9 * s, 1.9 * s, 2.3), zmin=zb - 0.3),
             c_mv=c_mv,
             c_tv=c_tv,
             c_av=c_av,
@@ -198,8 +198,7 @@ def _layers(g: _Geometry, p: HeartParams, fat: bool) -> list[tuple[str, Solid]]:
         ("blood", g.rv_cav),
         ("blood", g.mv_ring),
         ("blood", g.tv_ring),
-        ("blood", g.la_cav),
-        ("blood", g.ra_cav),
+        *(("blood", _outside_aortic_root(g, atrium)) for atrium in (g.la_cav, g.ra_cav)),
         ("blood", g.lvot),
         ("blood", g.ao),
         ("blood", g.sinus),
@@ -207,6 +206,12 @@ def _layers(g: _Geometry, p: HeartParams, fat: bool) -> list[tuple[str, Solid]]:
         ("blood", g.pa),
         *(("myo", pap) for pap in g.papillary),
     ]
+
+
+def _outside_aortic_root(g: _Geometry, cavity: Solid) -> Solid:
+    """``cavity`` where it does not cut into the aortic root's wall (the atria wrap around
+    the root; their blood must not open it)."""
+    return Difference(Difference(cavity, g.ao.grown(0.3)), g.sinus.grown(0.3))
 
 
 def _valves(g: _Geometry) -> list[tuple[str, Valve]]:

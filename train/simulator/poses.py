@@ -80,8 +80,10 @@ def _deg(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 # Anterior tilt (degrees) relative to the tilt aiming at the aortic valve: A5C cuts the valve
 # and LV outflow tract; A4C stays behind it, the nearest ones only a few degrees short of it.
+# A5C leans to the valve's posterior half, where real five-chamber views show the atria on
+# both sides of the root (through its middle the plane passed in front of both atria).
 TILT_A4C = (-17.0, -7.0)
-TILT_A5C = (-3.5, 4.0)
+TILT_A5C = (-6.0, 1.0)
 
 
 # What must stay inside an apical sector for the view to be that view (issue 13: LV-focused
