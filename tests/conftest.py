@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,14 @@ REPO = Path(__file__).resolve().parents[1]
 # Ray reads its authentication mode once, when first imported: the test cluster (ray_cluster)
 # and the tests connecting to it use tokens (Ray's default for a new local cluster).
 os.environ.setdefault("RAY_AUTH_MODE", "token")
+# A fresh machine has no token (~/.ray/auth_token), and `ray start` does not make one: the test
+# session's nodes and drivers share one made for it, in the environment (nothing is written).
+if not (
+    os.environ.get("RAY_AUTH_TOKEN")
+    or os.environ.get("RAY_AUTH_TOKEN_PATH")
+    or (Path.home() / ".ray" / "auth_token").is_file()
+):
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 SHARED = REPO.parent / "shared"
 TFLITE_DIR = SHARED / "weights" / "imagenet-mobilenet-tflite"
 

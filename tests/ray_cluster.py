@@ -72,9 +72,10 @@ class LocalRayCluster:
 
     def start(self) -> str:
         """Start both nodes. Ray listens on every interface: the nodes take token
-        authentication (``$RAY_AUTH_MODE``, token by default; the token in ~/.ray/auth_token,
-        made by the head if missing), which this process must have had set before it first
-        imported ray (tests/conftest.py sets it)."""
+        authentication (``$RAY_AUTH_MODE``, token by default; the token in ~/.ray/auth_token, or
+        ``$RAY_AUTH_TOKEN``, which tests/conftest.py makes for the session when there is none:
+        ``ray start`` makes none), which this process must have had set before it first
+        imported ray (tests/conftest.py sets both)."""
         try:
             self._node("head", "--head", f"--port={self.port}", "--include-dashboard=false")
             self._wait(lambda: _listening(self.port), "the head node")
