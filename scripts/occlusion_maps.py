@@ -60,22 +60,8 @@ def overlay(grey: np.ndarray, heat: np.ndarray) -> np.ndarray:
     return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
 
 
-def onnx_predict(model: Path) -> Predict:
-    """Softmax probabilities of ``model`` run by ONNX Runtime on the CPU."""
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        logits = sess.run(None, {name: batch})[0]
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-
-    return predict
-
-
 def main() -> None:
+    from echostream.stream.backends import load_backend
     from echostream.stream.preprocess import Preprocessor
     from echostream.train.evaluate_onnx import predict_split
 
@@ -89,7 +75,7 @@ def main() -> None:
 
     run = predict_split(args.model, args.folder, split="all", progress=False)
     pre, labels = Preprocessor.from_model_info(run.info), list(run.info.labels)
-    predict = onnx_predict(args.model)
+    predict = load_backend(args.model, "onnxruntime").predict  # the runtime's probabilities
     index, rows = run.prep.index, []
     wanted = [w for w in args.items.split(",") if w]
     for key in dict.fromkeys(index["key"]):

@@ -192,18 +192,15 @@ def fibrous_skeleton(g: _Geometry, extra: ExtraAnatomy) -> list[tuple[str, Solid
     leaflets' hinges. Fibrous, so painted as valve tissue; kept out of every cavity but the
     hinge points it overhangs."""
     s, h = g.s, extra.annulus_half
-    mv_edge, tv_edge = g.c_mv[0] - 1.45 * s, g.c_tv[0] + 1.3 * s  # the septal hinges
+    mv_edge, tv_edge = g.c_mv[0] - g.mv_ring.radius, g.c_tv[0] + g.tv_ring.radius  # septal hinges
     r = extra.crux_size
     crux_z = 0.5 * (g.zb + g.c_tv[2])
     crux: Solid = Ellipsoid((0.5 * (mv_edge + tv_edge), -0.5 * s, crux_z), (r, 1.2 * s, r))
     for cavity in (g.lv_cav, g.rv_cav, g.la_cav, g.ra_cav, g.mv_ring, g.tv_ring):
         crux = Difference(crux, cavity)
     layers: list[tuple[str, Solid]] = [("valve", crux)]
-    for (cx, cy, cz), radius, ring in (
-        (g.c_mv, 1.45 * s, g.mv_ring),
-        (g.c_tv, 1.3 * s, g.tv_ring),
-    ):
-        band = Cylinder((cx, cy, cz - h), (cx, cy, cz + h), radius + 2 * h)
+    for (cx, cy, cz), ring in ((g.c_mv, g.mv_ring), (g.c_tv, g.tv_ring)):
+        band = Cylinder((cx, cy, cz - h), (cx, cy, cz + h), ring.radius + 2 * h)
         layers.append(("valve", Difference(band, ring)))
     return layers
 
