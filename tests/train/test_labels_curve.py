@@ -29,6 +29,7 @@ def test_patient_rows_take_whole_patients_nested_and_refuse_too_many() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("tflite_dir")  # its ImageNet cells: skipped where the weights are absent
 def test_tiny_labels_curve_runs_every_start_and_writes_the_curve(tmp_path) -> None:
     from echostream.train.cli_experiments import register
     from echostream.train.simulator.dataset import DatasetConfig, write_dataset
