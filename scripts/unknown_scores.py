@@ -5,10 +5,11 @@ For one ONNX model (logits output, 8 views, no OTHER class) and labelled folders
 cine: ``max_softmax`` (the runtime's, :mod:`echostream.stream.unknown`), ``max_logit``,
 ``energy`` (log-sum-exp of the logits), and two distances in the penultimate layer (the input
 of the final Gemm): ``mahalanobis`` (class means and one shared covariance, fitted on ``--fit``,
-a simulated training-like folder) and ``cosine`` to the nearest class mean. Per score: the
-AUROC of known vs OTHER, and, at the threshold that rejects ``--target`` of the first
-``--eval`` folder's known-view frames, how many frames and cines ("mostly rejected") each folder
-loses on each side. Nothing is written into the model.
+a simulated training-like folder: the runtime's gate, :mod:`echostream.train.unknown_gate`) and
+``cosine`` to the nearest class mean. Per score: the AUROC of known vs OTHER (on simulated
+folders also vs each kind of OTHER cine: off-axis planes, IVC, lung, …), and, at the threshold
+that rejects ``--target`` of the first ``--eval`` folder's known-view frames, how many frames and
+cines ("mostly rejected") each folder loses on each side. Nothing is written into the model.
 
     python scripts/unknown_scores.py models/zoo/realecho_v3.onnx --fit data/sim_train_s201 \\
         --eval data/sim_cal_s4 --eval ../shared/real-dev --json runs/unknown_scores.json
@@ -18,84 +19,68 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 
-from echostream.stream.preprocess import Preprocessor
-from echostream.train.evaluate_onnx import predict_split
+from echostream.train.unknown_gate import embed_split, fit_class_gaussians, min_mahalanobis
 
 SCORES = ("max_softmax", "max_logit", "energy", "mahalanobis", "cosine")
 
 
-def with_embedding(model: Path, out: Path) -> str:
-    """A copy of ``model`` whose extra output is the final Gemm's input; returns its name."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    m = onnx.load(str(model))
-    last = [n for n in m.graph.node if n.output[0] == m.graph.output[0].name]
-    if not last or last[0].op_type not in ("Gemm", "MatMul"):
-        raise SystemExit(f"{model.name}: its output is not made by a Gemm/MatMul layer")
-    name = last[0].input[0]
-    m.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    onnx.save(m, str(out))
-    return name
-
-
-def logits_and_features(model: Path, folder: Path, batch: int = 64) -> dict[str, np.ndarray]:
+def logits_and_features(model: Path, folder: Path) -> dict[str, np.ndarray]:
     """Logits and penultimate features of every known and OTHER frame of ``folder``."""
-    import onnxruntime as ort
+    e = embed_split(model, folder, progress=False)
+    other = e.run.other_rows if e.run.other_rows is not None else e.run.rows[:0]
+    cines = e.run.prep.index["cine"].to_numpy()[np.concatenate([e.run.rows, other])]
+    return {"logits": e.logits, "features": e.features, "known": e.known, "labels": e.labels,
+            "cines": cines, "kinds": other_kinds(folder, cines, e.known)}  # fmt: skip
 
-    run = predict_split(model, folder, split="all", progress=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "m.onnx"
-        feat = with_embedding(model, copy)
-        sess = ort.InferenceSession(str(copy), providers=["CPUExecutionProvider"])
-    pre, index = Preprocessor.from_model_info(run.info), run.prep.index
-    other = run.other_rows if run.other_rows is not None else run.rows[:0]
-    store_rows = index["row"].to_numpy()[np.concatenate([run.rows, other])]
-    logits, feats = [], []
-    inp = sess.get_inputs()[0].name
-    for i in range(0, len(store_rows), batch):
-        x = np.stack([pre.from_pixels(np.asarray(run.prep.store.frames[r]))
-                      for r in store_rows[i : i + batch]])  # fmt: skip
-        lo, f = sess.run([sess.get_outputs()[0].name, feat], {inp: x})
-        logits.append(lo)
-        feats.append(f.reshape(len(x), -1))
-    cines = index["cine"].to_numpy()
-    return {
-        "logits": np.concatenate(logits),
-        "features": np.concatenate(feats),
-        "known": np.r_[np.ones(len(run.rows), bool), np.zeros(len(other), bool)],
-        "labels": np.r_[run.labels, np.full(len(other), -1)],
-        "cines": np.r_[cines[run.rows], cines[other]],
-    }
+
+def other_kinds(folder: Path, cines: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Per frame, the simulator's kind of its OTHER cine (``off_axis``, ``ivc_short``, …;
+    ``train/simulator/other_families.py``), "" for known views and for folders the simulator
+    did not make with OTHER families."""
+    import pandas as pd
+
+    from echostream.train.simulator.other_families import draw_other
+
+    out = np.full(len(cines), "", dtype=object)
+    sim = folder / "simulation.json"
+    if not sim.is_file():
+        return out
+    settings = json.loads(sim.read_text())
+    if "other_families" in settings.get("ablate", []):
+        return out
+    patients = pd.read_csv(folder / "manifest.csv")["patient_id"].to_numpy()
+    for i in np.flatnonzero(~known):
+        patient = int(str(patients[cines[i]]).lstrip("P"))
+        out[i] = draw_other(settings["seed"], patient, bool(settings.get("sweep"))).kind
+    return out
 
 
 def fit_centroids(d: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Class means and the shared precision matrix of the known frames' features."""
-    f, y = d["features"][d["known"]], d["labels"][d["known"]]
-    means = np.stack([f[y == k].mean(0) for k in range(int(y.max()) + 1)])
-    centred = f - means[y]
-    cov = centred.T @ centred / len(f)
-    cov += 1e-3 * np.trace(cov) / len(cov) * np.eye(len(cov))  # shrinkage: a stable inverse
-    return means, np.linalg.inv(cov)
+    return fit_class_gaussians(d["features"][d["known"]], d["labels"][d["known"]])
 
 
 def scores(d: dict[str, np.ndarray], means: np.ndarray, prec: np.ndarray) -> dict[str, np.ndarray]:
     """Every score per frame; higher = more like one of the views."""
     lo, f = d["logits"], d["features"]
     lse = logsumexp(lo, axis=1)
-    diff = f[:, None, :] - means[None]
-    maha = np.einsum("nkd,de,nke->nk", diff, prec, diff).min(1)
+    maha = min_mahalanobis(f, means, prec)
     unit = f / np.linalg.norm(f, axis=1, keepdims=True)
     cos = (unit @ (means / np.linalg.norm(means, axis=1, keepdims=True)).T).max(1)
     return {"max_softmax": np.exp(lo.max(1) - lse), "max_logit": lo.max(1), "energy": lse,
             "mahalanobis": -maha, "cosine": cos}  # fmt: skip
+
+
+def _auroc_vs_known(s: np.ndarray, known: np.ndarray, these: np.ndarray) -> float:
+    """AUROC of the known frames against ``these`` frames alone."""
+    truth = np.r_[np.ones(known.sum()), np.zeros(these.sum())]
+    return float(roc_auc_score(truth, np.r_[s[known], s[these]]))
 
 
 def compare(d: dict[str, np.ndarray], s: np.ndarray, threshold: float) -> dict[str, float]:
@@ -114,6 +99,10 @@ def compare(d: dict[str, np.ndarray], s: np.ndarray, threshold: float) -> dict[s
         "other_frames_rejected": float((s[~k] < threshold).mean()) if (~k).any() else float("nan"),
         "known_cines_rejected": f"{int(cine_rej[cine_known].sum())}/{int(cine_known.sum())}",
         "other_cines_rejected": f"{int(cine_rej[~cine_known].sum())}/{int((~cine_known).sum())}",
+        "auroc_frames_by_kind": {
+            str(kind): _auroc_vs_known(s, k, d["kinds"] == kind)
+            for kind in sorted(set(d["kinds"][~k]) - {""})
+        },
     }
 
 

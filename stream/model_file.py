@@ -26,10 +26,11 @@ key (``echostream.`` + …)        value
                                  before the softmax; 1 = none), how and on what it was fitted
                                  (``echostream calibrate``)
 ``unknown``                      dict, optional: the unknown-view threshold (``score``:
-                                 ``"max_softmax"``, ``threshold``, what it was fitted on and
-                                 measured there; ``echostream calibrate --unknown``); see
-                                 :mod:`echostream.stream.unknown`. A label ``"OTHER"`` is the
-                                 trained unknown class.
+                                 ``"max_softmax"`` or ``"mahalanobis"``, ``threshold``, what
+                                 it was fitted on and measured there; ``echostream calibrate
+                                 --unknown``); see :mod:`echostream.stream.unknown`. A label
+                                 ``"OTHER"`` is the trained unknown class, or with
+                                 ``mahalanobis`` the gate built into the graph.
 ===============================  ==========================================================
 
 >>> info = ModelInfo.from_onnx("model.onnx")  # doctest: +SKIP

@@ -6,10 +6,13 @@ Two rules, both from the model file, never from code:
   training config) rejects every frame whose argmax is that class. The rule applies whenever
   the model's labels include ``OTHER``.
 * **Score threshold**: the metadata entry ``echostream.unknown`` (written by
-  ``echostream calibrate --unknown``) holds a score and a threshold; a frame whose score falls
-  under the threshold is rejected. The one score applied is ``max_softmax``: the highest
-  probability among the known views (the ``OTHER`` column, if any, left out), after the
-  model's temperature. No entry, no threshold.
+  ``echostream calibrate --unknown``) holds a score and a threshold. With ``max_softmax`` (the
+  highest probability among the known views, the ``OTHER`` column left out, after the model's
+  temperature) a frame whose score falls under the threshold is rejected. With
+  ``mahalanobis`` the threshold is on the penultimate features' distance to the views and is
+  built into the graph (:mod:`echostream.train.unknown_gate`): the file's ``OTHER`` output
+  wins exactly when the distance passes it, so the ``OTHER`` rule applies it and the entry
+  only names it. No entry, no threshold.
 
 ``unknown`` is distinct from ``uncertain``: *uncertain* is one of the views, with low
 confidence; *unknown* is not one of the views.
@@ -41,8 +44,11 @@ if TYPE_CHECKING:
 OTHER = "OTHER"
 #: What reports show for a frame or cine that is not one of the views.
 UNKNOWN = "unknown"
-#: Scores a threshold may be set on (computable from the calibrated probabilities).
-SCORES = ("max_softmax",)
+#: How a frame's reason starts when the Mahalanobis gate rejected it.
+FAR_FROM_VIEWS = "far from every view"
+#: Scores a threshold may be set on: from the calibrated probabilities (``max_softmax``) or
+#: built into the graph as its ``OTHER`` output (``mahalanobis``).
+SCORES = ("max_softmax", "mahalanobis")
 
 
 def check_unknown_entry(entry: Mapping[str, Any]) -> None:
@@ -52,7 +58,8 @@ def check_unknown_entry(entry: Mapping[str, Any]) -> None:
     >>> check_unknown_entry({"score": "energy", "threshold": -3.0})
     Traceback (most recent call last):
     ...
-    ValueError: unknown-view score 'energy' is not one this echostream applies (max_softmax)
+    ValueError: unknown-view score 'energy' is not one this echostream applies (max_softmax, \
+mahalanobis)
     """
     if not entry:
         return
@@ -64,22 +71,26 @@ def check_unknown_entry(entry: Mapping[str, Any]) -> None:
     threshold = entry.get("threshold")
     if threshold is None:
         return
-    if not isinstance(threshold, int | float) or not (
-        math.isfinite(threshold) and 0.0 <= threshold <= 1.0
-    ):
-        raise ValueError(f"unknown-view threshold must be a number in [0, 1], got {threshold!r}")
+    if not isinstance(threshold, int | float) or not math.isfinite(threshold):
+        raise ValueError(f"unknown-view threshold must be a number, got {threshold!r}")
+    if score == "max_softmax" and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"a max_softmax threshold must be in [0, 1], got {threshold!r}")
+    if score == "mahalanobis" and threshold <= 0:
+        raise ValueError(f"a Mahalanobis distance threshold must be positive, got {threshold!r}")
 
 
 @dataclass(frozen=True)
 class UnknownRule:
     """When a frame is ``unknown``: ``other`` is the index of the ``OTHER`` class (None: the
     model has none), ``threshold`` the ``max_softmax`` under which a frame is rejected (None:
-    no threshold). An inactive rule (neither) rejects nothing."""
+    no threshold), ``gate`` the distance threshold when the ``OTHER`` output is the graph's
+    Mahalanobis gate (None: a trained class). An inactive rule rejects nothing."""
 
     num_classes: int
     other: int | None = None
     threshold: float | None = None
     score: str = "max_softmax"
+    gate: float | None = None
 
     @classmethod
     def from_labels(
@@ -97,6 +108,13 @@ class UnknownRule:
         labels = list(labels)
         other = labels.index(OTHER) if OTHER in labels else None
         threshold = entry.get("threshold")
+        if entry.get("score") == "mahalanobis":
+            if other is None:
+                raise ValueError(
+                    f"a Mahalanobis gate needs the {OTHER} output it adds to the labels"
+                )
+            gate = None if threshold is None else float(threshold)
+            return cls(num_classes=len(labels), other=other, score="mahalanobis", gate=gate)
         return cls(
             num_classes=len(labels),
             other=other,
@@ -147,12 +165,17 @@ class UnknownRule:
         score = self.scores(p)
         for row, best, s in zip(p, top, score, strict=True):
             if self.other is not None and best == self.other:
-                out.append(f"{OTHER} class {row[self.other]:.2f}")
+                out.append(self._other_reason(row[self.other]))
             elif self.threshold is not None and s < self.threshold:
                 out.append(f"{self.score} {s:.2f} < {self.threshold:.2f}")
             else:
                 out.append(None)
         return out
+
+    def _other_reason(self, p_other: float) -> str:
+        if self.gate is not None:
+            return f"{FAR_FROM_VIEWS} (Mahalanobis distance over {self.gate:.4g})"
+        return f"{OTHER} class {p_other:.2f}"
 
     def rejected(self, probs: np.ndarray) -> np.ndarray:
         """Boolean ``(N,)``: which rows of ``(N, K)`` are unknown."""
@@ -175,7 +198,9 @@ class UnknownRule:
         'OTHER class; max_softmax under 0.41'
         """
         parts = []
-        if self.other is not None:
+        if self.gate is not None:
+            parts.append(f"Mahalanobis distance over {self.gate:.4g}")
+        elif self.other is not None:
             parts.append(f"{OTHER} class")
         if self.threshold is not None:
             parts.append(f"{self.score} under {self.threshold:.2f}")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .unknown import OTHER, UNKNOWN, UnknownRule, labels_for, rule_for
+from .unknown import FAR_FROM_VIEWS, OTHER, UNKNOWN, UnknownRule, labels_for, rule_for
 
 if TYPE_CHECKING:
     from .model_file import ModelInfo
@@ -75,12 +75,16 @@ def _unknown_reason(reasons: Sequence[str | None]) -> str:
 
     >>> _unknown_reason(["OTHER class 0.70", None, "max_softmax 0.31 < 0.45"])  # doctest: +ELLIPSIS
     '2 of 3 frames are not one of the views (OTHER class on 1, max_softmax under the ... on 1)'
+    >>> _unknown_reason([FAR_FROM_VIEWS + " (Mahalanobis distance over 1878)", None])
+    '1 of 2 frames are not one of the views (Mahalanobis gate on 1)'
     """
     rejected = [r for r in reasons if r is not None]
     kinds = Counter(
-        f"{OTHER} class" if r.startswith(OTHER) else f"{r.split()[0]} under the threshold"
+        f"{OTHER} class" if r.startswith(OTHER)
+        else "Mahalanobis gate" if r.startswith(FAR_FROM_VIEWS)
+        else f"{r.split()[0]} under the threshold"
         for r in rejected
-    )
+    )  # fmt: skip
     detail = ", ".join(f"{kind} on {n}" for kind, n in kinds.most_common())
     return f"{len(rejected)} of {len(reasons)} frames are not one of the views ({detail})"
 

@@ -308,7 +308,8 @@ def unknown_lines(u: dict[str, Any], *, simulated: bool) -> list[str]:
     return [
         f"known vs OTHER on {kind}: {u['known_frames']} known-view frames, "
         f"{u['other_frames']} OTHER frames",
-        "AUROC (max_softmax): " + ("n/a" if auroc != auroc else f"{auroc:.4f}"),
+        "AUROC (max_softmax, the best known view's probability): "
+        + ("n/a" if auroc != auroc else f"{auroc:.4f}"),
         f"unknown rule of the model file: {u['rule']}",
         f"OTHER frames rejected: {pct(u['true_rejection'])}; known-view frames rejected: "
         f"{pct(u['false_rejection'])}",

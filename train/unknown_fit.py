@@ -104,6 +104,16 @@ class UnknownFit:
         }
 
 
+def check_fit_inputs(known: int, other: int, target: float) -> None:
+    """Raise ValueError unless there are frames on both sides and ``target`` is a rate."""
+    if not 0.0 <= target < 1.0:
+        raise ValueError(f"the target false-rejection rate must be in [0, 1), not {target}")
+    if not known or not other:
+        raise ValueError(
+            f"need frames of known views and of OTHER to fit a threshold, got {known} and {other}"
+        )
+
+
 def fit_unknown_threshold(
     known_probs: np.ndarray,
     other_probs: np.ndarray,
@@ -113,13 +123,7 @@ def fit_unknown_threshold(
 ) -> UnknownFit:
     """The highest ``max_softmax`` threshold that rejects at most ``target`` of the known-view
     frames (the ``OTHER`` class's own rejections of them counted first)."""
-    if not 0.0 <= target < 1.0:
-        raise ValueError(f"the target false-rejection rate must be in [0, 1), not {target}")
-    if not len(known_probs) or not len(other_probs):
-        raise ValueError(
-            f"need frames of known views and of OTHER to fit a threshold, got "
-            f"{len(known_probs)} and {len(other_probs)}"
-        )
+    check_fit_inputs(len(known_probs), len(other_probs), target)
     by_class = UnknownRule.from_labels(labels)  # the OTHER class alone, if the model has one
     class_rejected = by_class.rejected(known_probs)
     allowed = int(np.floor(target * len(known_probs) + 1e-9)) - int(class_rejected.sum())

@@ -50,6 +50,10 @@ def resolve_checkpoint(model_file: str | Path) -> tuple[Path, ModelInfo | None]:
     if path.suffix in (".pt", ".pth"):
         return path, None
     info = ModelInfo.from_onnx(path)
+    if (info.unknown or {}).get("score") == "mahalanobis":
+        raise ModelFileError(
+            path, "its unknown-view gate is in the ONNX graph only: run it with onnxruntime"
+        )
     if not info.checkpoint:
         raise ModelFileError(
             path,

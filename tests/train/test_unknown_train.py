@@ -177,6 +177,55 @@ def test_calibrate_unknown_needs_other_frames(toy_data, tmp_path) -> None:
     assert res.exit_code == 2 and "no frames labelled OTHER" in res.output
 
 
+def test_calibrate_mahalanobis_builds_the_gate_and_every_stage_applies_it(
+    with_other, tmp_path
+) -> None:
+    """``calibrate --unknown --score mahalanobis``: the file gains an OTHER output whose wins
+    are the frames whose distance passes the stored threshold; re-fitting replaces the gate."""
+    from echostream.stream.defaults import default_model_path
+    from echostream.stream.model_file import ModelInfo
+    from echostream.stream.unknown import UnknownRule
+    from echostream.stream.verdict import verdict_for
+    from echostream.train.unknown_gate import embed_split, fit_class_gaussians, min_mahalanobis
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(default_model_path(), model)
+    args = [model, "--data", with_other, "--split", "all", "--no-progress", "--unknown",
+            "--score", "mahalanobis", "--fit", with_other]  # fmt: skip
+    res = cli("calibrate", *args[:-2])
+    assert res.exit_code == 2 and "--fit" in res.output
+    res = cli("calibrate", *args, "--target", "0.05")
+    assert res.exit_code == 0, res.output
+    info = ModelInfo.from_onnx(model, verify=True)  # the hash covers the gate's weights
+    entry = info.unknown
+    assert info.labels == (*VIEWS, OTHER) and entry["score"] == "mahalanobis"
+    assert entry["fitted_on"]["other_frames"] == 36 and entry["false_rejection"] <= 0.05
+    assert UnknownRule.from_info(info).gate == entry["threshold"]
+
+    emb = embed_split(model, with_other, progress=False)
+    means, precision = fit_class_gaussians(emb.features[emb.known], emb.labels[emb.known])
+    dist = min_mahalanobis(emb.features, means, precision)
+    probs = np.concatenate([emb.run.probs, emb.run.other_probs])
+    rejected = UnknownRule.from_info(info).rejected(probs)
+    close = np.abs(dist - entry["threshold"]) < 1e-3 * entry["threshold"]
+    assert np.array_equal(rejected[~close], (dist > entry["threshold"])[~close])
+    assert rejected[~emb.known].mean() == pytest.approx(entry["true_rejection"], abs=0.03)
+    other = np.flatnonzero(~emb.known)  # flat noise: far from every view
+    assert rejected[other].mean() > 0.5 and verdict_for(probs[other], info).label == "unknown"
+    assert verdict_for(probs[np.flatnonzero(emb.known)], info).label != "unknown"
+
+    from echostream.stream.backends.torch_backend import resolve_checkpoint
+    from echostream.stream.model_file import ModelFileError
+
+    with pytest.raises(ModelFileError, match="gate is in the ONNX graph only"):
+        resolve_checkpoint(model)  # the torch checkpoint has no gate
+
+    res = cli("calibrate", *args, "--target", "0.3")
+    assert res.exit_code == 0, res.output
+    again = ModelInfo.from_onnx(model, verify=True)
+    assert again.labels == (*VIEWS, OTHER) and again.unknown["threshold"] < entry["threshold"]
+
+
 def test_outlier_exposure_loss_is_cross_entropy_plus_distance_from_uniform() -> None:
     import torch
     from torch import nn
