@@ -145,26 +145,49 @@ class SplitRun:
                 np.concatenate([self.probs[is_other], extra]))  # fmt: skip
 
 
-def predict_split(
+@dataclass
+class PreparedSplit:
+    """A split of a dataset made ready for a model file: its frames, labels and training
+    context, before any inference."""
+
+    info: Any
+    cfg: RunConfig
+    prep: Any
+    rows: np.ndarray
+    other_rows: np.ndarray
+    labels: np.ndarray
+    cines: np.ndarray
+    notes: list[str]
+    ckpt_path: Path | None
+    why_not: str
+
+    @property
+    def store_rows(self) -> np.ndarray:
+        """Frame-store rows of the known frames, then of the OTHER frames."""
+        return self.prep.index["row"].to_numpy()[np.concatenate([self.rows, self.other_rows])]
+
+    def with_probs(self, probs: np.ndarray, backend: str) -> SplitRun:
+        """The run, given the probabilities of :attr:`store_rows` (in that order)."""
+        n = len(self.rows)
+        return SplitRun(self.info, self.cfg, self.prep, self.rows, self.labels, probs[:n],
+                        self.cines, backend, self.notes, self.ckpt_path, self.why_not,
+                        other_probs=probs[n:], other_rows=self.other_rows)  # fmt: skip
+
+
+def prepare_split(
     model_file: str | Path,
     data_dir: str | Path,
     *,
     split: str = "test",
-    backend: str = "onnxruntime",
-    threads: int = 0,
     progress: bool = True,
     console: Any = None,
-) -> SplitRun:
-    """Run ``model_file`` on ``split`` of ``data_dir`` (the training run's patient split, from
-    the checkpoint beside the file, else the default config's, noted). Cines labelled ``OTHER``
-    are run too when the training run kept them (``data.other``) or ``split`` is ``all`` (a
-    patient split made without them would not place them)."""
-    from echostream.stream.backends import load_backend
-
+) -> PreparedSplit:
+    """``split`` of ``data_dir`` for ``model_file`` (the training run's patient split, from the
+    checkpoint beside the file, else the default config's, noted). Cines labelled ``OTHER`` are
+    kept when the training run kept them (``data.other``) or ``split`` is ``all`` (a patient
+    split made without them would not place them)."""
     from .runner import prepare_data
 
-    if backend not in ONNX_BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(ONNX_BACKENDS)}, not {backend!r}")
     path = Path(model_file)
     info = _store_model_info(path)
     notes: list[str] = []
@@ -181,19 +204,36 @@ def predict_split(
     rows, other_rows = _known_rows(prep, split, cfg, lut, notes)
     if not len(rows):
         raise ValueError(f"{data_dir}: the {split!r} split is empty")
-    runner = load_backend(path, backend, threads=threads)
-    try:
-        store_rows = prep.index["row"].to_numpy()[np.concatenate([rows, other_rows])]
-        probs = onnx_predict(runner, prep.store.frames, store_rows,
-                             batch_size=cfg.eval.batch_size, progress=progress)  # fmt: skip
-        backend_name = runner.name
-    finally:
-        runner.close()
     labels = lut[prep.index["label"].to_numpy()[rows]]
     cines = prep.index["cine"].to_numpy()[rows]
-    return SplitRun(info, cfg, prep, rows, labels, probs[: len(rows)], cines, backend_name,
-                    notes, ckpt_path, why_not, other_probs=probs[len(rows) :],
-                    other_rows=other_rows)  # fmt: skip
+    return PreparedSplit(info, cfg, prep, rows, other_rows, labels, cines, notes, ckpt_path,
+                         why_not)  # fmt: skip
+
+
+def predict_split(
+    model_file: str | Path,
+    data_dir: str | Path,
+    *,
+    split: str = "test",
+    backend: str = "onnxruntime",
+    threads: int = 0,
+    progress: bool = True,
+    console: Any = None,
+) -> SplitRun:
+    """Run ``model_file`` on ``split`` of ``data_dir`` (:func:`prepare_split`) through an
+    inference backend."""
+    from echostream.stream.backends import load_backend
+
+    if backend not in ONNX_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(ONNX_BACKENDS)}, not {backend!r}")
+    ready = prepare_split(model_file, data_dir, split=split, progress=progress, console=console)
+    runner = load_backend(Path(model_file), backend, threads=threads)
+    try:
+        probs = onnx_predict(runner, ready.prep.store.frames, ready.store_rows,
+                             batch_size=ready.cfg.eval.batch_size, progress=progress)  # fmt: skip
+        return ready.with_probs(probs, runner.name)
+    finally:
+        runner.close()
 
 
 def evaluate_onnx(

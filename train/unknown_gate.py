@@ -32,7 +32,7 @@ import numpy as np
 
 from echostream.stream.unknown import OTHER
 
-from .evaluate_onnx import SplitRun
+from .evaluate_onnx import PreparedSplit, SplitRun
 from .unknown_fit import UnknownFit, check_fit_inputs
 
 if TYPE_CHECKING:
@@ -98,13 +98,9 @@ def strip_gate(model: onnx.ModelProto) -> None:
     inits = [i for i in g.initializer if not i.name.startswith(GATE)]
     del g.initializer[:]
     g.initializer.extend(inits)
-    _set_output_classes(model, len(_gate_free_classes(model)))
-
-
-def _gate_free_classes(model: onnx.ModelProto) -> list[int]:
-    gemm = [n for n in model.graph.node if model.graph.output[0].name in n.output][0]
-    weight = [i for i in model.graph.initializer if i.name == gemm.input[1]]
-    return list(range(weight[0].dims[0])) if weight else []
+    dims = g.output[0].type.tensor_type.shape.dim
+    if len(dims) == 2 and dims[1].dim_value:  # add_gate set it to the views + 1
+        _set_output_classes(model, dims[1].dim_value - 1)
 
 
 def _set_output_classes(model: onnx.ModelProto, classes: int) -> None:
@@ -253,42 +249,56 @@ class Embedded:
 
 def embed_split(model_file: str | Path, data_dir: str | Path, *, split: str = "all",
                 progress: bool = True) -> Embedded:  # fmt: skip
-    """The penultimate features of every known-view and ``OTHER`` frame of ``split`` (the
-    gate, if the file holds one, left out)."""
+    """The penultimate features of every known-view and ``OTHER`` frame of ``split``, with the
+    file's probabilities (its gate, if any, applied) from the same single pass."""
+    from echostream.stream.backends.base import probabilities
     from echostream.stream.model_file import load_onnx
-    from echostream.stream.preprocess import Preprocessor
 
-    from .evaluate_onnx import predict_split
+    from .evaluate_onnx import prepare_split
 
-    run = predict_split(model_file, data_dir, split=split, progress=progress)
-    model = load_onnx(model_file)
-    strip_gate(model)
-    logits, features = _features(model, run, Preprocessor.from_model_info(run.info), model_file)
+    ready = prepare_split(model_file, data_dir, split=split, progress=progress)
+    out, logits, features = _run_with_features(load_onnx(model_file), ready, model_file,
+                                               progress=progress)  # fmt: skip
+    run = ready.with_probs(probabilities(out, ready.info), "onnxruntime")
     other = run.info.labels.index(OTHER) if OTHER in run.info.labels else -2
-    extra = len(run.other_rows) if run.other_rows is not None else 0
-    labels = np.r_[np.where(run.labels == other, -1, run.labels), np.full(extra, -1)]
+    extra = np.full(len(ready.other_rows), -1)
+    labels = np.r_[np.where(run.labels == other, -1, run.labels), extra]
     return Embedded(features, logits, labels.astype(np.int64), run)
 
 
-def _features(model: onnx.ModelProto, run: SplitRun, pre: Any, path: str | Path,
-              batch: int = 64) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Run ``model`` (gate-free) on the split's frames: its logits and penultimate features."""
+def feature_tensor(model: onnx.ModelProto, path: str | Path = "<model>") -> str:
+    """The penultimate tensor's name, whether or not ``model`` holds a gate."""
+    if has_gate(model):
+        return next(n for n in model.graph.node if n.name == _n("z")).input[0]
+    return penultimate(model, path)
+
+
+def _run_with_features(model: onnx.ModelProto, ready: PreparedSplit, path: str | Path, *,
+                       progress: bool, batch: int = 64) -> list[np.ndarray]:  # fmt: skip
+    """One ONNX Runtime pass of ``model`` over the split's frames: its raw output, the view
+    logits (before the gate) and the penultimate features."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    name = penultimate(model, path)
-    model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    from echostream.stream.preprocess import Preprocessor
+
+    from .frame_store import _progress
+
+    out = model.graph.output[0].name
+    names = [out, VIEW_LOGITS if has_gate(model) else out, feature_tensor(model, path)]
+    for name in set(names) - {out}:
+        model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    other = run.other_rows if run.other_rows is not None else run.rows[:0]
-    store_rows = run.prep.index["row"].to_numpy()[np.concatenate([run.rows, other])]
-    inp, logits, feats = sess.get_inputs()[0].name, [], []
-    for i in range(0, len(store_rows), batch):
-        x = np.stack([pre.from_pixels(np.asarray(run.prep.store.frames[r]))
-                      for r in store_rows[i : i + batch]])  # fmt: skip
-        lo, f = sess.run([model.graph.output[0].name, name], {inp: x})
-        logits.append(lo)
-        feats.append(f.reshape(len(x), -1))
-    return np.concatenate(logits), np.concatenate(feats)
+    pre, rows = Preprocessor.from_model_info(ready.info), ready.store_rows
+    inp, got = sess.get_inputs()[0].name, []
+    with _progress(progress) as bar:
+        task = bar.add_task("predict + features (onnx)", total=len(rows))
+        for i in range(0, len(rows), batch):
+            x = np.stack([pre.from_pixels(np.asarray(ready.prep.store.frames[r]))
+                          for r in rows[i : i + batch]])  # fmt: skip
+            got.append([a.reshape(len(x), -1) for a in sess.run(names, {inp: x})])
+            bar.advance(task, len(x))
+    return [np.concatenate([g[k] for g in got]).astype(np.float32) for k in range(len(names))]
 
 
 def write_gate(model_file: str | Path, means: np.ndarray, precision: np.ndarray,

@@ -29,6 +29,15 @@ import numpy as np
 from ..model_file import ModelInfo
 
 
+def probabilities(out: np.ndarray, info: ModelInfo) -> np.ndarray:
+    """A model file's raw output ``(B, K)`` as probabilities, after its temperature."""
+    if info.output == "logits":
+        return softmax(out / info.temperature if info.temperature != 1.0 else out)
+    if info.temperature != 1.0:  # probabilities: their logs are the logits up to a constant
+        return softmax(np.log(np.maximum(out, 1e-12)) / info.temperature)
+    return out
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, stable for large logits: ``(B, K)`` → ``(B, K)`` float32."""
     z = logits.astype(np.float32, copy=False)
@@ -78,11 +87,7 @@ class Backend(ABC):
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         with self._turn():
             out = np.asarray(self._run(batch), dtype=np.float32)
-        if info.output == "logits":
-            return softmax(out / info.temperature if info.temperature != 1.0 else out)
-        if info.temperature != 1.0:  # probabilities: their logs are the logits up to a constant
-            return softmax(np.log(np.maximum(out, 1e-12)) / info.temperature)
-        return out
+        return probabilities(out, info)
 
     def warmup(self, batch_sizes: tuple[int, ...] = (1,), iterations: int = 2) -> None:
         """Run zeros through the model so the first real frame pays no set-up cost."""
