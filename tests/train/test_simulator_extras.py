@@ -1,6 +1,6 @@
 """The issue-13 realism features: moderator band, coronary sinus, descending aorta, fibrous
 skeleton (crux and AV annuli), blood smoke, foreshortened apex, letterbox / EchoNet-style
-display and colour flow. Each is drawn per cine (or patient) from its own random stream,
+display, colour flow and grey tissue around the heart. Each is drawn per cine (or patient) from its own random stream,
 deterministic per seed, can be switched off without touching other pixels, and shows where real
 echo shows it."""
 
@@ -36,6 +36,7 @@ NEW = (
     "letterbox",
     "echonet",
     "colour_flow",
+    "surroundings",
 )
 # where each shows: a view, and which cines draw it (None: every patient has the structure)
 CASES: dict[str, tuple[str, Callable[[CineExtras], bool] | None]] = {
@@ -48,6 +49,7 @@ CASES: dict[str, tuple[str, Callable[[CineExtras], bool] | None]] = {
     "letterbox": ("A4C", lambda e: e.display.kind == "letterbox"),
     "echonet": ("A4C", lambda e: e.display.kind == "echonet"),
     "colour_flow": ("A4C", lambda e: e.colour.on),
+    "surroundings": ("A4C", lambda e: e.surround > 0),
 }
 
 
@@ -277,6 +279,20 @@ def test_apical_sectors_are_deep_enough_to_show_the_views_valves() -> None:
     assert min(needs) > 8.0 and max(needs) > DEPTH_RANGE_DEFAULT[0]
 
 
+def test_apical_framings_range_from_lv_focused_to_whole_heart() -> None:
+    """Real apical stills often show the whole heart, the valves near mid-depth (20-23 cm
+    sectors); the simulator's apical depths reach there as well as the LV-focused framings
+    with the valves deep in the sector."""
+    at = []  # where the valves sit, as a fraction of the sector's depth
+    for patient in range(16):
+        cine = render_cine(CineSpec(seed=SEED, patient=patient, view="A4C", vendor="epiq7g",
+                                    size=(96, 72), n_frames=1, n_samples=96, n_beams=32))  # fmt: skip
+        beyond = VIEW_VALVES["A4C"][1] * cine.patient.scale
+        at.append((cine.info["valve_depth_cm"] - beyond) / cine.info["depth_cm"])
+    at = np.asarray(at)  # (with sectors up to 18 cm, 1 of these 16 had them above 0.6)
+    assert (at < 0.6).sum() >= 4 and (at > 0.8).sum() >= 3, np.round(at, 2)
+
+
 def test_letterbox_puts_the_screen_in_an_exactly_black_frame() -> None:
     for patient in range(3):
         cine = render_cine(spec(patient, "A4C", display="letterbox"))
@@ -324,3 +340,23 @@ def test_colour_flow_is_rare_and_paints_red_and_blue_inside_the_fan() -> None:
 def test_display_must_be_known() -> None:
     with pytest.raises(ValueError, match="unknown display"):
         spec(0, "A4C", display="poster")
+
+
+def test_grey_surroundings_in_half_the_cines_brighten_the_fan_around_the_heart() -> None:
+    """Real echo often shows the heart's cavities in grey tissue, not bright rings on black:
+    about half of the cines draw tissue (and lung haze) around the heart at 0.15-1 of the
+    myocardium's echogenicity; where the fan shows it, it gets brighter, and blood stays dark."""
+    levels = [extras(p, "A4C").surround for p in range(600)]
+    assert 0.4 < np.mean([v > 0 for v in levels]) < 0.6
+    assert min(v for v in levels if v > 0) >= 0.15 and max(levels) <= 1.0
+    shares = []
+    for patient in [p for p in range(40) if extras(p, "A4C").surround > 0.4][:3]:
+        on, off, full = pair("surroundings", patient)
+        x0, y0, x1, y1 = full.region
+        grey_on, grey_off = on[y0:y1, x0:x1].mean(-1), off[y0:y1, x0:x1].mean(-1)
+        fan = grey_off > 0  # (outside the fan both are black)
+        changed = np.abs(grey_on - grey_off)[fan] > 10
+        assert ((grey_on - grey_off)[fan][changed] > 0).mean() > 0.9  # brighter, not darker
+        assert np.percentile(grey_on[fan], 10) < np.percentile(grey_off[fan], 10) + 25
+        shares.append(changed.mean())
+    assert max(shares) > 0.05, shares  # (a heart that fills the fan leaves little to change)

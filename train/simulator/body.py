@@ -62,9 +62,12 @@ def body_maps(
     *,
     lung: bool = True,
     blotch: bool = True,
+    surround: float = 0.0,
 ) -> BodyMaps:
     """Probe-fixed maps for one cine; ``quality`` 0 (poor window) … 1 (excellent);
-    ``lung``/``blotch`` False drop those features (their random draws are still made)."""
+    ``lung``/``blotch`` False drop those features (their random draws are still made);
+    ``surround`` > 0 sets the echogenicity of the tissue around the heart (myocardium ≈ 1)
+    instead of the cine's own dark draw, and fills the lung with haze half as bright."""
     r = acq.radii[:, None]
     th = acq.angles[None, :]
     ns, nb = acq.n_samples, acq.n_beams
@@ -76,11 +79,14 @@ def body_maps(
     r_cw = rng.uniform(0.8, 2.2)
     layers = 0.35 + 0.3 * np.sin(2 * np.pi * r / rng.uniform(0.35, 0.7) + rng.uniform(0, 6)) ** 2
     background = rng.uniform(0.005, 0.12)
+    background = surround if surround > 0 else background
     echo = np.where(r < r_cw, layers * rng.uniform(0.6, 1.4), background)
     echo = echo * (1 + 0.5 * _smooth_noise(rng, nb, 8)[None, :].clip(-1, 1))
     lung_mask = _lung_mask(acq, view, rng, r_cw) & lung
     a_lines = 1 + 2.0 * np.exp(-0.5 * ((r % (r_cw + 0.4)) / 0.15) ** 2)  # pleural reverberation
-    echo = np.where(lung_mask, rng.uniform(0.0003, 0.004) * a_lines, echo)
+    lung_echo = rng.uniform(0.0003, 0.004)
+    lung_echo = 0.5 * surround if surround > 0 else lung_echo  # reverberation haze, not black
+    echo = np.where(lung_mask, lung_echo * a_lines, echo)
     imp = np.where(lung_mask, 0.3, np.where(r < r_cw, 0.95 + 0.1 * (layers > 0.5), 1.0))
     if view == "SUB4C":  # liver between the abdominal wall and the heart
         c_lat, c_dep = rng.uniform(-2.0, 2.0), rng.uniform(3.0, 5.0)

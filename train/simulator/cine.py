@@ -58,6 +58,7 @@ REALISM_FEATURES = (
     "letterbox",  # the screen in a black frame of another aspect ratio, 10 % (display)
     "echonet",  # sector cropped to a square, 112×112, no UI, 6 % (display)
     "colour_flow",  # a colour Doppler box with red/blue mosaic, 4 % (colour)
+    "surroundings",  # the tissue around the heart as grey as the myocardium, 50 % (body)
     # issue 17: OTHER cines of IVC, lung, other cardiac planes and abdominal textures
     # (other_families); off: every OTHER cine is an off-axis plane, as before
     "other_families",
@@ -392,7 +393,10 @@ def _set_up_scanner(
     if spec.quality is not None:  # same random stream, only the window quality overridden
         quality = float(spec.quality)
     lung = "lung" not in off and probe is None  # the phantoms draw their own lung
-    body = body_maps(acq, spec.view, rng, quality, lung=lung, blotch="blotch" not in off)
+    surround = extras.surround if "surroundings" not in off and probe is None else 0.0
+    body = body_maps(
+        acq, spec.view, rng, quality, lung=lung, blotch="blotch" not in off, surround=surround
+    )
     text = ScreenText(
         institution=str(rng.choice(["ECHOSTREAM GENERAL", "SIM HEART CENTRE", "TEST CLINIC"])),
         patient=patient.name.replace("^", ", "),

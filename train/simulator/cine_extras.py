@@ -1,5 +1,6 @@
 """Per-cine realism draws added after the first simulator (issue 13): blood smoke, a
-foreshortened apex, the display mode (screen, letterbox, EchoNet-style) and colour flow — plus
+foreshortened apex, the display mode (screen, letterbox, EchoNet-style), colour flow and the
+brightness of the tissue around the heart — plus
 the per-patient extra anatomy. Each comes from its own random stream, seeded like the cine's
 (patient's) own, so the first simulator's draws and pixels are unchanged where these features
 do not act, and switching one off (``CineSpec.ablate``) changes only what it does.
@@ -25,6 +26,11 @@ from .smoke import SmokeParams
 
 APICAL = ("A4C", "A5C", "A3C", "A2C")
 P_FORESHORTENED = 0.3  # apical cines with the probe too high (a round, short LV)
+# Cines whose heart sits in grey tissue rather than on black: in many real frames the tissue
+# around the heart (mediastinum, pericardial fat, lung haze) is about as grey as the
+# myocardium; the first simulator drew it 18-46 dB below it in every cine.
+P_GREY_SURROUND = 0.5
+GREY_SURROUND = (0.15, 1.0)  # its echogenicity, myocardium ≈ 1 (log-uniform)
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class CineExtras:
     foreshorten_deg: float  # turn of an apical plane about its mitral-level point (0: none)
     display: DisplayMode
     colour: ColourBox
+    surround: float  # echogenicity of the tissue around the heart (0: the body's own, dark)
 
     @staticmethod
     def sample(rng: np.random.Generator) -> CineExtras:
@@ -42,7 +49,11 @@ class CineExtras:
         angle = rng.uniform(7.0, 15.0)
         display = DisplayMode.sample(rng)
         colour = ColourBox.sample(rng)
-        return CineExtras(smoke, float(angle) if short else 0.0, display, colour)
+        grey = rng.random() < P_GREY_SURROUND
+        level = float(np.exp(rng.uniform(*np.log(GREY_SURROUND))))
+        return CineExtras(
+            smoke, float(angle) if short else 0.0, display, colour, level if grey else 0.0
+        )
 
 
 def cine_extras_rng(seed: int, patient: int, view_index: int, sweep: bool) -> np.random.Generator:

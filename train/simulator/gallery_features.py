@@ -35,6 +35,7 @@ FEATURE_VIEWS: dict[str, tuple[str, str | None]] = {
     "letterbox": ("PLAX", "letterbox"),
     "echonet": ("A4C", "echonet"),
     "colour_flow": ("A4C", "colour_flow"),
+    "surroundings": ("A4C", "surroundings"),
 }
 VENDOR_CYCLE = ("epiq7g", "ie33", "sc2000")
 # OTHER kind → words in a real OTHER file's name that show the same thing (for ``beside``)
@@ -55,6 +56,7 @@ def _draws(extras: CineExtras, what: str | None) -> bool:
         "letterbox": extras.display.kind == "letterbox",
         "echonet": extras.display.kind == "echonet",
         "colour_flow": extras.colour.on,
+        "surroundings": extras.surround > 0,
     }[what]
 
 
