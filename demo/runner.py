@@ -7,7 +7,7 @@ webcam frames take ``echostream live``'s per-frame step (:mod:`echostream.stream
 
 Example::
 
-    engine = load_engine("models/zoo/realecho_v3.onnx", "auto")
+    engine = load_engine("models/zoo/realecho_v4.onnx", "auto")
     result, playback = classify_cine("a4c.dcm", engine, smoother_config(alpha=0.3),
                                      out_dir="/tmp/demo")
     print(result.view, result.vote_share, playback.video)

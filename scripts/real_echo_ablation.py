@@ -223,6 +223,9 @@ def train_all(todo: list[tuple[str, int]], args: argparse.Namespace, log: Path) 
     from multiprocessing import get_context
 
     spec = {name: (off, over) for name, off, over in variants()}
+    from echostream.train.config import load_config
+
+    recipe_other = load_config(CONFIG).data.other  # the recipe's outlier exposure needs OTHER
     t_end = time.time() + 60 * args.deadline_min if args.deadline_min else float("inf")
     out, running, pending = [], {}, list(todo)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
@@ -230,7 +233,7 @@ def train_all(todo: list[tuple[str, int]], args: argparse.Namespace, log: Path) 
             while pending and len(running) < args.jobs and time.time() < t_end:
                 name, seed = pending.pop(0)
                 off, over = spec[name]
-                other = bool(over.get("data", {}).get("other"))
+                other = bool(over.get("data", {}).get("other", recipe_other))
                 data = simulate(args.out / "data", off, args, other)
                 run = run_dir(args.out, name, seed)
                 over = run_overrides(over, args.base, args.train_workers, args.threads)

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from .settings import STRICT_KEYS, deep_merge, read_yaml_mapping, validated
 
-DEFAULT_MODEL_FILE = "realecho_v3.onnx"
+DEFAULT_MODEL_FILE = "realecho_v4.onnx"
 #: The stream settings' defaults (the only copy).
 DEFAULTS_FILE = Path(__file__).resolve().with_name("stream.yaml")
 
@@ -112,7 +112,7 @@ class StreamSettings(_Section):
 
 
 def default_model_path() -> Path:
-    """The shipped model file (``models/zoo/realecho_v3.onnx``); it may not exist yet."""
+    """The shipped model file (``models/zoo/realecho_v4.onnx``); it may not exist yet."""
     return Path(str(resources.files("echostream.models") / "zoo" / DEFAULT_MODEL_FILE))
 
 

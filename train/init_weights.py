@@ -2,9 +2,9 @@
 
 ``MODEL`` is one of:
 
-- ``default``: the shipped model (``models/zoo/realecho_v3.onnx``) through its checkpoint; the
-  shipped weights were trained on a lent GPU and have none, so its recipe's CPU run
-  (``models/zoo/realecho_v3_cpu.pt``, the same architecture and training data) is the start;
+- ``default``: the shipped model (``models/zoo/realecho_v4.onnx``) through the checkpoint its
+  metadata names (``models/zoo/realecho_v4.pt``); a shipped file that names none (realecho_v3
+  was trained on a lent GPU) starts from ``DEFAULT_START`` beside it;
 - an echostream checkpoint (``.pt``): its architecture (model name and keyword arguments)
   replaces the config's model section and all its weights, the head included (the same 8
   views), are the starting point;
@@ -19,7 +19,7 @@ measured again on the new training frames, as for every run.
 Example::
 
     cfg, label = apply_init(load_config("configs/finetune.yaml"), "default")
-    cfg.model.pretrained       # '/…/models/zoo/realecho_v3_cpu.pt'
+    cfg.model.pretrained       # '/…/models/zoo/realecho_v4.pt'
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from echostream.stream.views import VIEWS
 from .config import ModelSection, RunConfig
 
 INIT_WORDS = ("default", "imagenet", "random")
-#: Where ``--init default`` starts when the shipped model file names no checkpoint: the shipped
-#: recipe's CPU run (scripts/make_default_model.sh), beside it in the zoo.
+#: Where ``--init default`` starts when the shipped model file names no checkpoint (as
+#: realecho_v3, shipped until 2026-12-01, did): its recipe's CPU run, beside it in the zoo.
 DEFAULT_START = "realecho_v3_cpu.pt"
 
 

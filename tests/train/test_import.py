@@ -173,17 +173,18 @@ def test_an_empty_folder_is_an_error(tmp_path, key) -> None:
 
 
 def test_init_default_and_onnx_resolve_to_the_shipped_checkpoint() -> None:
-    for init in ("default", str(ZOO / "realecho_v3_cpu.onnx"), str(ZOO / "realecho_v3_cpu.pt")):
+    for init in ("default", str(ZOO / "realecho_v4.onnx"), str(ZOO / "realecho_v4.pt")):
         choice = resolve_init(init)
-        assert choice.pretrained == str((ZOO / "realecho_v3_cpu.pt").resolve())
+        assert choice.pretrained == str((ZOO / "realecho_v4.pt").resolve())
         assert choice.name == "mobilenet_v1_050"
         assert choice.kwargs == {"in_chans": 1, "input_hw": [160, 200]}
-    # the shipped file (GPU-trained) names no checkpoint: as --init it is refused by name
+    # realecho_v3 (GPU-trained) names no checkpoint: as --init it is refused by name
     with pytest.raises(ValueError, match="realecho_v3.onnx: its metadata names no checkpoint"):
         resolve_init(str(ZOO / "realecho_v3.onnx"))
-    old = resolve_init(str(ZOO / "realecho_v2.onnx"))  # earlier defaults stay usable starts
-    assert old.pretrained == str((ZOO / "realecho_v2.pt").resolve())
-    assert old.name == "mobilenet_v1_025"
+    for name, net in (("realecho_v3_cpu", "mobilenet_v1_050"), ("realecho_v2", "mobilenet_v1_025")):
+        old = resolve_init(str(ZOO / f"{name}.onnx"))  # earlier defaults stay usable starts
+        assert old.pretrained == str((ZOO / f"{name}.pt").resolve())
+        assert old.name == net
 
 
 def test_init_words_keep_the_configs_model() -> None:

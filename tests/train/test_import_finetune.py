@@ -2,7 +2,7 @@
 → ``echostream train configs/finetune.yaml --init default`` (issue 16).
 
 What this is, honestly: the "site's" cines are SIMULATED (``echostream simulate``), in a setting
-the shipped model's recipe (realecho_v3: JPEG colour DICOM screens at half each vendor's size,
+the shipped model's recipe (realecho_v4: JPEG colour DICOM screens at half each vendor's size,
 96 patients of all three simulated vendors, seed 201) never trained on: one vendor (sc2000) at a
 320×240 screen, stored as uncompressed grey (MONOCHROME2) DICOM, seed 7. Two tiny epochs on 64
 frames prove the plumbing (import, hashed patients, patient-level splits, skipped Doppler/M-mode,
@@ -29,7 +29,7 @@ from echostream.train.import_identity import hash_patient, patient_key
 
 ROOT = Path(__file__).resolve().parents[2]
 FINETUNE = ROOT / "configs" / "finetune.yaml"
-SHIPPED = ROOT / "models" / "zoo" / "realecho_v3_cpu.pt"  # --init default: the CPU twin
+SHIPPED = ROOT / "models" / "zoo" / "realecho_v4.pt"  # --init default: its checkpoint
 HASHED = re.compile(r"p[0-9a-f]{16}")
 
 
@@ -140,7 +140,7 @@ def test_doppler_mmode_other_and_unreadable_files_are_skipped_with_reasons(site)
 
 def test_finetune_run_folder_splits_and_starting_weights(site) -> None:
     assert site["train_code"] == 0, site["train_output"]
-    init = "init: fine-tuned from realecho_v3_cpu.pt (trained on simulated data)"
+    init = "init: fine-tuned from realecho_v4.pt (trained on simulated data)"
     assert init in site["train_output"]
     run: Path = site["run"]
     for name in ("config.yaml", "splits.csv", "history.csv", "best.pt", "final.pt"):
@@ -152,7 +152,7 @@ def test_finetune_run_folder_splits_and_starting_weights(site) -> None:
     assert config["model"]["name"] == "mobilenet_v1_050"
     assert Path(config["model"]["pretrained"]) == SHIPPED.resolve()
     final = torch.load(run / "final.pt", map_location="cpu", weights_only=True)
-    assert final["provenance"]["init"] == "weights of realecho_v3_cpu.pt"
+    assert final["provenance"]["init"] == "weights of realecho_v4.pt"
     shipped = torch.load(SHIPPED, map_location="cpu", weights_only=True)["model"]
     stem = "conv1.0.weight"  # frozen for the head epoch, one epoch at 1e-4 after it
     moved = (final["model"][stem] - shipped[stem]).abs().max().item()

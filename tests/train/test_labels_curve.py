@@ -47,7 +47,7 @@ def test_tiny_labels_curve_runs_every_start_and_writes_the_curve(tmp_path) -> No
     exp = load_experiment(CONFIGS / "labels_curve.yaml", scale="tiny")
     assert set(results) == {c.name for c in exp.cells} and len(results) == 6
     # what actually started each run, in its own words
-    assert results["default__1pat"]["init"] == "weights of realecho_v3_cpu.pt"
+    assert results["default__1pat"]["init"] == "weights of realecho_v4.pt"
     assert results["imagenet__1pat"]["init"].startswith("ImageNet")
     assert results["random__1pat"]["init"] == "random init"
     # one labelled patient's frames vs two; the small set repeated to the same images per run

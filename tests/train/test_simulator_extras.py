@@ -1,8 +1,8 @@
 """The issue-13 realism features: moderator band, coronary sinus, descending aorta, fibrous
 skeleton (crux and AV annuli), blood smoke, foreshortened apex, letterbox / EchoNet-style
-display, colour flow and grey tissue around the heart. Each is drawn per cine (or patient) from its own random stream,
-deterministic per seed, can be switched off without touching other pixels, and shows where real
-echo shows it."""
+display, colour flow and grey tissue around the heart. Each is drawn per cine (or patient)
+from its own random stream, deterministic per seed, can be switched off without touching other
+pixels, and shows where real echo shows it."""
 
 from __future__ import annotations
 
@@ -285,8 +285,8 @@ def test_apical_framings_range_from_lv_focused_to_whole_heart() -> None:
     with the valves deep in the sector."""
     at = []  # where the valves sit, as a fraction of the sector's depth
     for patient in range(16):
-        cine = render_cine(CineSpec(seed=SEED, patient=patient, view="A4C", vendor="epiq7g",
-                                    size=(96, 72), n_frames=1, n_samples=96, n_beams=32))  # fmt: skip
+        small = dict(size=(96, 72), n_frames=1, n_samples=96, n_beams=32, vendor="epiq7g")
+        cine = render_cine(CineSpec(seed=SEED, patient=patient, view="A4C", **small))
         beyond = VIEW_VALVES["A4C"][1] * cine.patient.scale
         at.append((cine.info["valve_depth_cm"] - beyond) / cine.info["depth_cm"])
     at = np.asarray(at)  # (with sectors up to 18 cm, 1 of these 16 had them above 0.6)
