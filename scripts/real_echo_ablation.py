@@ -222,9 +222,9 @@ def train_all(todo: list[tuple[str, int]], args: argparse.Namespace, log: Path) 
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
-    spec = {name: (off, over) for name, off, over in variants()}
     from echostream.train.config import load_config
 
+    spec = {name: (off, over) for name, off, over in variants()}
     recipe_other = load_config(CONFIG).data.other  # the recipe's outlier exposure needs OTHER
     t_end = time.time() + 60 * args.deadline_min if args.deadline_min else float("inf")
     out, running, pending = [], {}, list(todo)

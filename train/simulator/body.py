@@ -78,14 +78,14 @@ def body_maps(
     # and air-filled lung (near black, a bright specular edge) beside and behind the heart
     r_cw = rng.uniform(0.8, 2.2)
     layers = 0.35 + 0.3 * np.sin(2 * np.pi * r / rng.uniform(0.35, 0.7) + rng.uniform(0, 6)) ** 2
-    background = rng.uniform(0.005, 0.12)
-    background = surround if surround > 0 else background
+    dark = rng.uniform(0.005, 0.12)  # drawn either way (the other draws stay in step)
+    background = surround if surround > 0 else dark
     echo = np.where(r < r_cw, layers * rng.uniform(0.6, 1.4), background)
     echo = echo * (1 + 0.5 * _smooth_noise(rng, nb, 8)[None, :].clip(-1, 1))
     lung_mask = _lung_mask(acq, view, rng, r_cw) & lung
     a_lines = 1 + 2.0 * np.exp(-0.5 * ((r % (r_cw + 0.4)) / 0.15) ** 2)  # pleural reverberation
-    lung_echo = rng.uniform(0.0003, 0.004)
-    lung_echo = 0.5 * surround if surround > 0 else lung_echo  # reverberation haze, not black
+    black = rng.uniform(0.0003, 0.004)
+    lung_echo = 0.5 * surround if surround > 0 else black  # reverberation haze, not black
     echo = np.where(lung_mask, lung_echo * a_lines, echo)
     imp = np.where(lung_mask, 0.3, np.where(r < r_cw, 0.95 + 0.1 * (layers > 0.5), 1.0))
     if view == "SUB4C":  # liver between the abdominal wall and the heart

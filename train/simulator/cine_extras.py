@@ -1,9 +1,9 @@
 """Per-cine realism draws added after the first simulator (issue 13): blood smoke, a
 foreshortened apex, the display mode (screen, letterbox, EchoNet-style), colour flow and the
-brightness of the tissue around the heart — plus
-the per-patient extra anatomy. Each comes from its own random stream, seeded like the cine's
-(patient's) own, so the first simulator's draws and pixels are unchanged where these features
-do not act, and switching one off (``CineSpec.ablate``) changes only what it does.
+brightness of the tissue around the heart — plus the per-patient extra anatomy. Each comes
+from its own random stream, seeded like the cine's (patient's) own, so the first simulator's
+draws and pixels are unchanged where these features do not act, and switching one off
+(``CineSpec.ablate``) changes only what it does.
 
 Example::
 
