@@ -7,12 +7,14 @@
 # `ship` scale (10 epochs), export (fp32 only: an int8 copy of an earlier default moved
 # real-dev probabilities by up to 0.29; no temperature: one fitted on simulated data made the
 # real dev set's calibration worse, README "Confidence"), build the Mahalanobis unknown-view
-# gate into the file (class means from the training data, threshold rejecting 2 % of seed 3's
-# known-view frames), evaluate on the fresh seed 5 and, where it is beside the repository, on
+# gate into the file (class means from the training data, threshold rejecting 1 % of seed 3's
+# known-view frames: at 2 % the gate cost 1.6 points of known-view accuracy on seed 3, over
+# issue 17's limit of 1), evaluate on the fresh seed 5 and, where it is beside the repository, on
 # the real dev set, and write the model card.
 #
-#   bash scripts/make_default_model.sh [WORK_DIR]     (about 30 minutes on 2 CPU cores:
-#                                                      training 1126 s, 2026-12-01)
+#   bash scripts/make_default_model.sh [WORK_DIR]     (28 minutes end to end on 2 CPU cores,
+#                                                      2026-12-01: the same weights as the
+#                                                      shipped file, bit for bit)
 #
 # Steps whose output is already in WORK_DIR (a simulated set with its simulation.json) are
 # not run again. realecho_v4 is this recipe's run at training seed 0 (the best on the real dev
@@ -45,7 +47,7 @@ echostream train "$repo/configs/realecho.yaml" --data "$train_data" --scale ship
 cp "$work/runs/$name/final.pt" "$zoo/$name.pt"
 echostream export "$zoo/$name.pt" --out "$zoo/$name.onnx" --model-version real-v4
 echostream calibrate "$zoo/$name.onnx" --unknown --score mahalanobis --fit "$train_data" \
-    --data "$work/sim_test_s3" --split all
+    --data "$work/sim_test_s3" --split all --target 0.01
 echostream evaluate "$zoo/$name.onnx" --data "$work/sim_test_s5" --split all \
     --out "$work/runs/$name/eval_sim_test_s5"
 real=()
